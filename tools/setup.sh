@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install what Blyan needs on Debian 12 (as root) and build it into ./build.
+# Safe to run again: it installs only missing packages and rebuilds incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential meson ninja-build pkg-config python3
+  libczmq-dev libzmq3-dev libmsgpack-dev liblmdb-dev libsodium-dev check libsubunit-dev
+  libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers
+  python3-zmq python3-msgpack clang libclang-rt-14-dev valgrind nodejs npm
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+# npm is only needed where node comes from Debian; a machine with its own node has npm.
+if command -v npm >/dev/null 2>&1; then
+  missing=("${missing[@]/npm}"); missing=("${missing[@]/nodejs}")
+fi
+want=()
+for p in "${missing[@]}"; do [ -n "$p" ] && want+=("$p"); done
+if [ "${#want[@]}" -gt 0 ]; then
+  echo "setup: installing ${want[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=debugoptimized >/dev/null
+fi
+ninja -C build
