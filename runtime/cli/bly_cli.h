@@ -1,0 +1,39 @@
+/*  =========================================================================
+    bly_cli - the blyan command-line tool's subcommands
+
+    Each subcommand lives in its own file bly_cli_<name>.c and is listed in
+    the table in blyan_main.c. A subcommand gets argv starting at its own
+    name and returns the process exit code: 0 success, 1 failure of the
+    operation, 2 bad usage or bad input.
+    ========================================================================= */
+
+#ifndef BLY_CLI_H_INCLUDED
+#define BLY_CLI_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef int (bly_cli_fn)(int argc, char **argv);
+
+//  Find the value of option `name` ("--model") in argv; NULL when absent.
+//  Accepts "--model X" and "--model=X".
+const char *bly_cli_opt(int argc, char **argv, const char *name);
+
+//  True when the flag ("--json") is present.
+bool bly_cli_flag(int argc, char **argv, const char *name);
+
+//  Reject options not in `known` (NULL-terminated, each "--name" or
+//  "--name=" for options taking a value). Prints the first unknown one.
+//  Returns 0 or -1.
+int bly_cli_check_options(int argc, char **argv, const char *const *known);
+
+//  Parse a whole decimal integer in [min, max]. Returns 0 or -1.
+int bly_cli_parse_long(const char *text, long min, long max, long *value);
+
+//  Parse a finite double in [min, max]. Returns 0 or -1.
+int bly_cli_parse_double(const char *text, double min, double max, double *value);
+
+//  Subcommands (one file each).
+int bly_cli_version(int argc, char **argv);
+
+#endif
