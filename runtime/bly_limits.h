@@ -43,6 +43,36 @@
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
 
+/* ---- Model files (GGUF) ------------------------------------------------ */
+
+/* Tensors in one GGUF file. Qwen3-8B has 399, a 64-layer model with
+   separate experts a few thousand; each costs ~100 bytes of index. */
+#define BLY_GGUF_TENSORS_MAX 65536
+
+/* Metadata key/value pairs in one file (real models carry 20..60). Each
+   costs ~64 bytes of index. */
+#define BLY_GGUF_KV_MAX 4096
+
+/* Key and tensor names, bytes (ggml itself caps tensor names at 63). */
+#define BLY_GGUF_NAME_MAX 256
+
+/* One metadata string, bytes (chat templates run to ~10 KiB; tokens are
+   short). Strings stay in the map; this only bounds what we trust. */
+#define BLY_GGUF_STRING_MAX (1u << 20)
+
+/* Elements in one metadata array: Qwen3's vocabulary is 151,936 tokens and
+   151,387 merges; string arrays cost 8 bytes of offset index per element. */
+#define BLY_GGUF_ARRAY_MAX (1u << 24)
+
+/* Nesting of arrays inside arrays (the format allows it; no model uses it). */
+#define BLY_GGUF_ARRAY_DEPTH_MAX 4
+
+/* Largest value of one tensor dimension (2^40 elements: far past any model). */
+#define BLY_GGUF_DIM_VALUE_MAX (1ull << 40)
+
+/* general.alignment: a power of two up to this many bytes (default 32). */
+#define BLY_GGUF_ALIGNMENT_MAX 65536u
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
