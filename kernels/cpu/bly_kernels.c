@@ -154,6 +154,42 @@ s_dot_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *const *x, siz
         out[t] = s_hsum(acc[t]);
 }
 
+//  Two Q8_0 weight rows times four Q8_0 activation rows: each weight block
+//  serves four tokens and each activation block two rows. xd holds the
+//  activation scales as floats (converted once per matmul).
+S_AVX2 static void
+s_tile_q8_0_2x4(const bly_block_q8_0_t *w0, const bly_block_q8_0_t *w1,
+                const bly_block_q8_0_t *const *x, const float *const *xd, size_t n_blocks,
+                float out[2][4])
+{
+    __m256 acc0[4], acc1[4];
+    for (int t = 0; t < 4; t++) {
+        acc0[t] = _mm256_setzero_ps();
+        acc1[t] = _mm256_setzero_ps();
+    }
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i wv0 = _mm256_loadu_si256((const __m256i *) w0[b].qs);
+        __m256i wv1 = _mm256_loadu_si256((const __m256i *) w1[b].qs);
+        __m256i a0 = _mm256_sign_epi8(wv0, wv0), a1 = _mm256_sign_epi8(wv1, wv1);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
+        for (int t = 0; t < 4; t++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *) x[t][b].qs);
+            __m256 dx = _mm256_broadcast_ss(&xd[t][b]);
+            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, wv0)),
+                                           ones);
+            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, wv1)),
+                                           ones);
+            acc0[t] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(p0), acc0[t]);
+            acc1[t] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(p1), acc1[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) {
+        out[0][t] = s_hsum(acc0[t]);
+        out[1][t] = s_hsum(acc1[t]);
+    }
+}
+
 S_AVX2 static void
 s_quantize_q8_0_avx2(const float *x, bly_block_q8_0_t *y, size_t n)
 {
@@ -274,46 +310,88 @@ typedef struct {
     const float *x;       //  Activations (float).
     uint8_t *xq;          //  Activations converted to the vec-dot type.
     size_t x_row;         //  Bytes per converted activation row.
+    float *xd;            //  Q8_0 only: activation block scales as floats.
     size_t n_tokens;      //  Activation rows.
     float *y;             //  n_tokens rows of n_out.
-    size_t chunk_rows;    //  Weight rows per work chunk.
+    size_t chunk_rows;    //  Weight rows per work chunk (even).
+    bool tiled;           //  Q8_0 on AVX2: the 2x4 tile kernel.
 } s_matmul_t;
+
+size_t
+bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens)
+{
+    size_t size = bly_ref_matmul_scratch_size(wtype, n_in, n_tokens);
+    if (wtype == BLY_TYPE_Q8_0)
+        size += 64 + n_tokens * (n_in / BLY_QK8_0) * sizeof(float);
+    return size;
+}
 
 static void
 s_quantize_worker(void *arg, size_t index, size_t n_threads)
 {
     s_matmul_t *job = arg;
-    for (size_t t = index; t < job->n_tokens; t += n_threads)
-        bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, job->xq + t * job->x_row,
-                              job->n_in);
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    for (size_t t = index; t < job->n_tokens; t += n_threads) {
+        uint8_t *row = job->xq + t * job->x_row;
+        bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, row, job->n_in);
+        const bly_block_q8_0_t *blocks = (const void *) row;
+        for (size_t b = 0; job->xd && b < n_blocks; b++)
+            job->xd[t * n_blocks + b] = bly_fp16_to_fp32(blocks[b].d);
+    }
 }
 
-//  Rows r0..r1 for every token, 4 tokens at a time so a weight row loaded
-//  once serves 4 activation rows; the chunk's rows stay in cache across
-//  token groups.
+//  Rows [r0, r1) of 1..4 tokens from t0, one row at a time.
+static void
+s_rows_simple(const s_matmul_t *job, size_t r0, size_t r1, size_t t0, size_t nt)
+{
+    for (size_t r = r0; r < r1; r++) {
+        const uint8_t *wr = job->w + r * job->w_row;
+#if S_X86
+        if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
+            const bly_block_q8_0_t *xs[4];
+            float out[4];
+            for (size_t t = 0; t < nt; t++)
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+            s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
+            for (size_t t = 0; t < nt; t++)
+                job->y[(t0 + t) * job->n_out + r] = out[t];
+            continue;
+        }
+#endif
+        for (size_t t = 0; t < nt; t++)
+            job->y[(t0 + t) * job->n_out + r]
+                = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
+    }
+}
+
+//  Rows r0..r1 for every token, in groups of 4 tokens so one weight row
+//  serves 4 activation rows; the chunk's rows stay in cache across groups.
 static void
 s_matmul_rows(const s_matmul_t *job, size_t r0, size_t r1)
 {
     for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
         size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
-        for (size_t r = r0; r < r1; r++) {
-            const uint8_t *wr = job->w + r * job->w_row;
+        size_t r = r0;
 #if S_X86
-            if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
-                const bly_block_q8_0_t *xs[4];
-                float out[4];
-                for (size_t t = 0; t < nt; t++)
-                    xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
-                s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
-                for (size_t t = 0; t < nt; t++)
-                    job->y[(t0 + t) * job->n_out + r] = out[t];
-                continue;
+        size_t n_blocks = job->n_in / BLY_QK8_0;
+        for (; job->tiled && nt == 4 && r + 2 <= r1; r += 2) {
+            const bly_block_q8_0_t *xs[4];
+            const float *xd[4];
+            for (size_t t = 0; t < 4; t++) {
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+                xd[t] = job->xd + (t0 + t) * n_blocks;
             }
-#endif
-            for (size_t t = 0; t < nt; t++)
-                job->y[(t0 + t) * job->n_out + r]
-                    = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
+            float out[2][4];
+            s_tile_q8_0_2x4((const void *) (job->w + r * job->w_row),
+                            (const void *) (job->w + (r + 1) * job->w_row), xs, xd, n_blocks,
+                            out);
+            for (size_t t = 0; t < 4; t++) {
+                job->y[(t0 + t) * job->n_out + r] = out[0][t];
+                job->y[(t0 + t) * job->n_out + r + 1] = out[1][t];
+            }
         }
+#endif
+        s_rows_simple(job, r, r1, t0, nt);
     }
 }
 
@@ -346,12 +424,16 @@ bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, 
         .pool = pool, .wtype = wtype, .w = w, .w_row = bly_ref_row_size(wtype, n_in),
         .n_in = n_in, .n_out = n_out, .x = x, .xq = scratch,
         .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
-        .y = y,
+        .y = y, .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
     };
+    if (job.tiled) {
+        uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;
+        job.xd = (float *) ((end + 63) & ~(uintptr_t) 63);
+    }
     //  Enough chunks per thread to balance a noisy machine, few enough that
-    //  the counter is not contended.
+    //  the counter is not contended; even, for the two-row tiles.
     size_t chunk = n_out / (n_threads * 16);
-    job.chunk_rows = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    job.chunk_rows = (chunk < 4 ? 4 : chunk > 64 ? 64 : chunk) & ~(size_t) 1;
     if (n_tokens >= 4 && n_threads > 1)
         bly_pool_run(pool, s_quantize_worker, &job);
     else

@@ -38,8 +38,12 @@ void bly_kern_quantize_row(bly_type_t wtype, const float *x, void *y, size_t n);
 //  As bly_ref_vec_dot (float rounding may differ).
 float bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n);
 
+//  Bytes of scratch bly_kern_matmul needs (a little more than the
+//  reference: Q8_0 activation scales are kept as floats too).
+size_t bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens);
+
 //  As bly_ref_matmul, on the pool's threads. scratch: as
-//  bly_ref_matmul_scratch_size.
+//  bly_kern_matmul_scratch_size.
 void bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in,
                      size_t n_out, const float *x, size_t n_tokens, float *y, void *scratch);
 

@@ -8,13 +8,18 @@
 #include "bly_log.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-//  Busy-wait iterations before a waiting thread sleeps: about 0.1-0.5 ms,
-//  longer than the gap between two kernel runs in one forward pass.
-#define S_SPIN_MAX 20000
+//  A waiting thread first spins (S_SPIN_PAUSE pause instructions, a few
+//  microseconds: the usual gap between two kernel runs of a forward pass),
+//  then yields the core S_SPIN_YIELD times (on a busy machine the thread
+//  it waits for may need this core), then sleeps on a condition variable.
+#define S_SPIN_PAUSE 4000
+#define S_SPIN_YIELD 200
+#define S_SPIN_MAX (S_SPIN_PAUSE + S_SPIN_YIELD)
 
 struct bly_pool_t {
     size_t n_threads;                      //  Including the caller.
@@ -31,8 +36,12 @@ struct bly_pool_t {
 };
 
 static inline void
-s_relax(void)
+s_relax(int spins)
 {
+    if (spins > S_SPIN_PAUSE) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
@@ -56,7 +65,7 @@ s_worker(void *arg_)
         int spins = 0;
         while (atomic_load_explicit(&self->generation, memory_order_acquire) == seen) {
             if (++spins < S_SPIN_MAX) {
-                s_relax();
+                s_relax(spins);
                 continue;
             }
             pthread_mutex_lock(&self->mutex);
@@ -156,7 +165,7 @@ bly_pool_run(bly_pool_t *self, bly_pool_fn *fn, void *arg)
     int spins = 0;
     while (atomic_load_explicit(&self->pending, memory_order_acquire) != 0) {
         if (++spins < S_SPIN_MAX) {
-            s_relax();
+            s_relax(spins);
             continue;
         }
         pthread_mutex_lock(&self->mutex);
