@@ -21,6 +21,7 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"generate", bly_cli_generate, "generate text with a model on this machine"},
     {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
 };
 
