@@ -190,6 +190,41 @@ s_tile_q8_0_2x4(const bly_block_q8_0_t *w0, const bly_block_q8_0_t *w1,
     }
 }
 
+//  Four Q8_0 weight rows times one activation row (decode): four
+//  independent accumulator chains, each activation block loaded once.
+S_AVX2 static void
+s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const float *xd,
+                size_t n_blocks, float out[4])
+{
+    const bly_block_q8_0_t *w0 = (const void *) w, *w1 = (const void *) (w + w_row);
+    const bly_block_q8_0_t *w2 = (const void *) (w + 2 * w_row);
+    const bly_block_q8_0_t *w3 = (const void *) (w + 3 * w_row);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+#define S_ROW(wr, acc)                                                                             \
+    do {                                                                                           \
+        __m256i wv = _mm256_loadu_si256((const __m256i *) (wr)[b].qs);                             \
+        __m256i p = _mm256_madd_epi16(                                                             \
+            _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);       \
+        __m256 d = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((wr)[b].d)), dx);                        \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);                                      \
+    } while (0)
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *) x[b].qs);
+        __m256 dx = _mm256_broadcast_ss(&xd[b]);
+        S_ROW(w0, acc0);
+        S_ROW(w1, acc1);
+        S_ROW(w2, acc2);
+        S_ROW(w3, acc3);
+    }
+#undef S_ROW
+    out[0] = s_hsum(acc0);
+    out[1] = s_hsum(acc1);
+    out[2] = s_hsum(acc2);
+    out[3] = s_hsum(acc3);
+}
+
 S_AVX2 static void
 s_quantize_q8_0_avx2(const float *x, bly_block_q8_0_t *y, size_t n)
 {
@@ -313,7 +348,7 @@ typedef struct {
     float *xd;            //  Q8_0 only: activation block scales as floats.
     size_t n_tokens;      //  Activation rows.
     float *y;             //  n_tokens rows of n_out.
-    size_t chunk_rows;    //  Weight rows per work chunk (even).
+    size_t chunk_rows;    //  Weight rows per work chunk (a multiple of 4).
     bool tiled;           //  Q8_0 on AVX2: the 2x4 tile kernel.
 } s_matmul_t;
 
@@ -344,7 +379,19 @@ s_quantize_worker(void *arg, size_t index, size_t n_threads)
 static void
 s_rows_simple(const s_matmul_t *job, size_t r0, size_t r1, size_t t0, size_t nt)
 {
-    for (size_t r = r0; r < r1; r++) {
+    size_t r = r0;
+#if S_X86
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    for (; job->xd && nt == 1 && r + 4 <= r1; r += 4) {
+        float out[4];
+        s_rows4_q8_0_x1(job->w + r * job->w_row, job->w_row,
+                        (const void *) (job->xq + t0 * job->x_row), job->xd + t0 * n_blocks,
+                        n_blocks, out);
+        for (size_t i = 0; i < 4; i++)
+            job->y[t0 * job->n_out + r + i] = out[i];
+    }
+#endif
+    for (; r < r1; r++) {
         const uint8_t *wr = job->w + r * job->w_row;
 #if S_X86
         if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
@@ -426,14 +473,14 @@ bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, 
         .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
         .y = y, .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
     };
-    if (job.tiled) {
+    if (wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
         uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;
         job.xd = (float *) ((end + 63) & ~(uintptr_t) 63);
     }
     //  Enough chunks per thread to balance a noisy machine, few enough that
-    //  the counter is not contended; even, for the two-row tiles.
+    //  the counter is not contended; a multiple of 4 for the row kernels.
     size_t chunk = n_out / (n_threads * 16);
-    job.chunk_rows = (chunk < 4 ? 4 : chunk > 64 ? 64 : chunk) & ~(size_t) 1;
+    job.chunk_rows = (chunk < 4 ? 4 : chunk > 64 ? 64 : chunk) & ~(size_t) 3;
     if (n_tokens >= 4 && n_threads > 1)
         bly_pool_run(pool, s_quantize_worker, &job);
     else

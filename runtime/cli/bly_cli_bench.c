@@ -20,7 +20,7 @@
 #include <time.h>
 
 #define S_BW_BYTES (512u << 20)   //  Bandwidth buffer: far above any L3.
-#define S_BW_PASSES 5
+#define S_BW_PASSES 4   //  Bandwidth passes, each followed by a decode round.
 
 static double
 s_now(void)
@@ -72,44 +72,75 @@ s_bw_worker(void *arg, size_t index, size_t n_threads)
     job->sums[index % 64] = a ^ b ^ c ^ d;
 }
 
-//  Best read bandwidth in bytes per second over a few passes.
+//  One timed streaming read of the buffer; bytes per second.
 static double
-s_bandwidth(bly_pool_t *pool)
+s_bandwidth_pass(bly_pool_t *pool, s_bw_t *job)
 {
-    uint64_t *buf = malloc(S_BW_BYTES);
-    if (!buf)
-        return 0.0;
-    for (size_t i = 0; i < S_BW_BYTES / 8; i++)
-        buf[i] = i * 0x9e3779b97f4a7c15ull;
-    s_bw_t job = {.data = buf, .words = S_BW_BYTES / 8};
-    double best = 0.0;
-    for (int pass = 0; pass < S_BW_PASSES; pass++) {
-        double t0 = s_now();
-        bly_pool_run(pool, s_bw_worker, &job);
-        double rate = S_BW_BYTES / (s_now() - t0);
-        best = rate > best ? rate : best;
-    }
-    free(buf);
-    return best;
+    double t0 = s_now();
+    bly_pool_run(pool, s_bw_worker, job);
+    return (double) job->words * 8 / (s_now() - t0);
 }
 
 //  What one bench run measured.
 typedef struct {
     double prefill_s;        //  Seconds for the prompt.
     double decode_s;         //  Seconds for the generated tokens.
-    double bandwidth;        //  Bytes per second.
+    double bandwidth;        //  Bytes per second, mean of the interleaved passes.
     uint64_t peak_rss;       //  Bytes, before the bandwidth buffer.
     uint64_t kv_read;        //  KV bytes read per decoded token, averaged.
 } s_result_t;
 
+//  Decode n tokens from position pos, feeding back the argmax.
 static int
-s_run(bly_model_ctx_t *ctx, const bly_model_hparams_t *hp, size_t n_prompt, size_t n_gen,
-      s_result_t *r)
+s_decode(bly_model_ctx_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int32_t next = (int32_t) bly_ref_argmax(logits, n_vocab);
+        if (bly_model_eval(ctx, &next, 1, pos + i, logits) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+//  Decode in S_BW_PASSES rounds, each after one bandwidth pass, so both see
+//  the same machine load; the buffer is allocated after the peak RSS of
+//  the model alone was read.
+static int
+s_decode_rounds(bly_model_ctx_t *ctx, bly_pool_t *pool, size_t n_vocab, float *logits,
+                size_t pos, size_t n_gen, s_result_t *r)
+{
+    r->peak_rss = s_peak_rss();
+    uint64_t *buf = malloc(S_BW_BYTES);
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < S_BW_BYTES / 8; i++)
+        buf[i] = i * 0x9e3779b97f4a7c15ull;
+    s_bw_t job = {.data = buf, .words = S_BW_BYTES / 8};
+    size_t done = 0;
+    for (size_t round = 0; round < S_BW_PASSES; round++) {
+        r->bandwidth += s_bandwidth_pass(pool, &job) / S_BW_PASSES;
+        size_t n = (n_gen * (round + 1)) / S_BW_PASSES - done;
+        double t0 = s_now();
+        if (s_decode(ctx, n_vocab, logits, pos + done, n) != 0) {
+            free(buf);
+            return -1;
+        }
+        r->decode_s += s_now() - t0;
+        done += n;
+    }
+    free(buf);
+    return 0;
+}
+
+static int
+s_run(bly_model_ctx_t *ctx, bly_pool_t *pool, const bly_model_hparams_t *hp, size_t n_prompt,
+      size_t n_gen, s_result_t *r)
 {
     int32_t *ids = calloc(n_prompt, sizeof(int32_t));
     float *logits = calloc(hp->n_vocab, sizeof(float));
+    int rc = -1;
     if (!ids || !logits)
-        goto out_fail;
+        goto out;
     uint64_t x = 12345;
     for (size_t i = 0; i < n_prompt; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -117,27 +148,20 @@ s_run(bly_model_ctx_t *ctx, const bly_model_hparams_t *hp, size_t n_prompt, size
     }
     //  Warm-up: fault the mapped weights in and start the threads.
     if (bly_model_eval(ctx, ids, n_prompt < 8 ? n_prompt : 8, 0, logits) != 0)
-        goto out_fail;
+        goto out;
     double t0 = s_now();
     if (bly_model_eval(ctx, ids, n_prompt, 0, logits) != 0)
-        goto out_fail;
+        goto out;
     r->prefill_s = s_now() - t0;
-    t0 = s_now();
-    for (size_t i = 0; i < n_gen; i++) {
-        int32_t next = (int32_t) bly_ref_argmax(logits, hp->n_vocab);
-        if (bly_model_eval(ctx, &next, 1, n_prompt + i, logits) != 0)
-            goto out_fail;
-    }
-    r->decode_s = s_now() - t0;
+    if (s_decode_rounds(ctx, pool, hp->n_vocab, logits, n_prompt, n_gen, r) != 0)
+        goto out;
     r->kv_read = 2ull * hp->n_layer * hp->n_kv_head * hp->head_dim * sizeof(float)
                  * (n_prompt + (n_gen + 1) / 2);
+    rc = 0;
+out:
     free(logits);
     free(ids);
-    return 0;
-out_fail:
-    free(logits);
-    free(ids);
-    return -1;
+    return rc;
 }
 
 static void
@@ -163,7 +187,8 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     printf("threads     %zu\n", threads);
     printf("prefill     %zu tokens: %.2f tok/s\n", n_prompt, prefill);
     printf("decode      %zu tokens: %.2f tok/s\n", n_gen, decode);
-    printf("bandwidth   %.2f GB/s read (%d x %u MiB streaming passes, best)\n",
+    printf("bandwidth   %.2f GB/s read (mean of %d %u MiB streaming passes between decode "
+           "rounds)\n",
            r->bandwidth / 1e9, S_BW_PASSES, S_BW_BYTES >> 20);
     printf("per token   %.1f MB (weights %.1f MB + KV %.2f MB)\n", per_token / 1e6,
            hp->weight_bytes / 1e6, r->kv_read / 1e6);
@@ -212,9 +237,7 @@ bly_cli_bench(int argc, char **argv)
     int rc = 1;
     if (!ctx || !pool) {
         fprintf(stderr, "blyan bench: %s\n", ctx ? "cannot start threads" : error);
-    } else if (s_run(ctx, hp, (size_t) n_prompt, (size_t) n_gen, &r) == 0) {
-        r.peak_rss = s_peak_rss();
-        r.bandwidth = s_bandwidth(pool);
+    } else if (s_run(ctx, pool, hp, (size_t) n_prompt, (size_t) n_gen, &r) == 0) {
         s_report(model_path, hp, (size_t) threads, (size_t) n_prompt, (size_t) n_gen,
                  bly_model_ctx_kv_bytes(ctx), &r, bly_cli_flag(argc, argv, "--json"));
         rc = 0;
