@@ -566,7 +566,7 @@ bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, 
     else
         s_quantize_worker(&job, 0, 1);
     bly_pool_reset_chunks(pool);
-    bly_pool_run(pool, s_matmul_worker, &job);
+    bly_pool_run_dynamic(pool, s_matmul_worker, &job);
 }
 
 /* ---- Attention --------------------------------------------------------- */
@@ -648,5 +648,5 @@ bly_kern_attention(bly_pool_t *pool, float *out, const float *q, const float *k_
         .pos = pos, .scores = scores, .scores_stride = scores_stride,
     };
     bly_pool_reset_chunks(pool);
-    bly_pool_run(pool, s_attention_worker, &job);
+    bly_pool_run_dynamic(pool, s_attention_worker, &job);
 }

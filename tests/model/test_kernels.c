@@ -202,6 +202,42 @@ START_TEST(test_pool)
 }
 END_TEST
 
+//  Dynamic runs: every chunk is taken exactly once, whichever threads join.
+typedef struct {
+    bly_pool_t *pool;
+    atomic_int taken[64];
+} s_chunks_t;
+
+static void
+s_take_chunks(void *arg, size_t index, size_t n_threads)
+{
+    s_chunks_t *c = arg;
+    (void) index;
+    (void) n_threads;
+    size_t i;
+    while ((i = bly_pool_next_chunk(c->pool)) < 64)
+        atomic_fetch_add(&c->taken[i], 1);
+}
+
+START_TEST(test_pool_dynamic)
+{
+    for (size_t n = 1; n <= 4; n++) {
+        s_chunks_t c = {.pool = bly_pool_new(n)};
+        for (int run = 0; run < 300; run++) {
+            bly_pool_reset_chunks(c.pool);
+            bly_pool_run_dynamic(c.pool, s_take_chunks, &c);
+            //  A static run in between must still reach every thread.
+            s_count_t k = {0};
+            bly_pool_run(c.pool, s_count, &k);
+            ck_assert_int_eq(atomic_load(&k.calls), (int) n);
+        }
+        for (int i = 0; i < 64; i++)
+            ck_assert_int_eq(atomic_load(&c.taken[i]), 300);
+        bly_pool_destroy(&c.pool);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -213,6 +249,7 @@ main(void)
     tcase_add_test(tc, test_quantize_exact);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_pool);
+    tcase_add_test(tc, test_pool_dynamic);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
