@@ -417,17 +417,17 @@ bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
 //  One matmul call shared by the pool's threads.
 typedef struct {
     bly_pool_t *pool;     //  For the chunk counter.
-    bly_type_t wtype;     //  Weight type.
-    const uint8_t *w;     //  Weight rows.
+    bly_type_t wtype;     //  Weight type (of every matrix).
+    const bly_kern_mat_t *mats;   //  The matrices sharing this input.
+    size_t n_mats;        //  1..BLY_KERN_MATS_MAX.
+    size_t chunk_end[BLY_KERN_MATS_MAX];   //  Cumulative work chunks per matrix.
     size_t w_row;         //  Bytes per weight row.
     size_t n_in;          //  Elements per row.
-    size_t n_out;         //  Weight rows.
     const float *x;       //  Activations (float).
     uint8_t *xq;          //  Activations converted to the vec-dot type.
     size_t x_row;         //  Bytes per converted activation row.
     float *xd;            //  Q8_0 only: activation block scales as floats.
     size_t n_tokens;      //  Activation rows.
-    float *y;             //  n_tokens rows of n_out.
     size_t chunk_rows;    //  Weight rows per work chunk (a multiple of 4).
     bool tiled;           //  Q8_0 on AVX2: the 2x4 tile kernel.
 } s_matmul_t;
@@ -457,22 +457,22 @@ s_quantize_worker(void *arg, size_t index, size_t n_threads)
 
 //  Rows [r0, r1) of 1..4 tokens from t0, one row at a time.
 static void
-s_rows_simple(const s_matmul_t *job, size_t r0, size_t r1, size_t t0, size_t nt)
+s_rows_simple(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1, size_t t0, size_t nt)
 {
     size_t r = r0;
 #if S_X86
     size_t n_blocks = job->n_in / BLY_QK8_0;
     for (; job->xd && nt == 1 && r + 4 <= r1; r += 4) {
         float out[4];
-        s_rows4_q8_0_x1(job->w + r * job->w_row, job->w_row,
+        s_rows4_q8_0_x1((const uint8_t *) mat->w + r * job->w_row, job->w_row,
                         (const void *) (job->xq + t0 * job->x_row), job->xd + t0 * n_blocks,
                         n_blocks, out);
         for (size_t i = 0; i < 4; i++)
-            job->y[t0 * job->n_out + r + i] = out[i];
+            mat->y[t0 * mat->n_out + r + i] = out[i];
     }
 #endif
     for (; r < r1; r++) {
-        const uint8_t *wr = job->w + r * job->w_row;
+        const uint8_t *wr = (const uint8_t *) mat->w + r * job->w_row;
 #if S_X86
         if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
             const bly_block_q8_0_t *xs[4];
@@ -481,12 +481,12 @@ s_rows_simple(const s_matmul_t *job, size_t r0, size_t r1, size_t t0, size_t nt)
                 xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
             s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
             for (size_t t = 0; t < nt; t++)
-                job->y[(t0 + t) * job->n_out + r] = out[t];
+                mat->y[(t0 + t) * mat->n_out + r] = out[t];
             continue;
         }
 #endif
         for (size_t t = 0; t < nt; t++)
-            job->y[(t0 + t) * job->n_out + r]
+            mat->y[(t0 + t) * mat->n_out + r]
                 = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
     }
 }
@@ -494,7 +494,7 @@ s_rows_simple(const s_matmul_t *job, size_t r0, size_t r1, size_t t0, size_t nt)
 //  Rows r0..r1 for every token, in groups of 4 tokens so one weight row
 //  serves 4 activation rows; the chunk's rows stay in cache across groups.
 static void
-s_matmul_rows(const s_matmul_t *job, size_t r0, size_t r1)
+s_matmul_rows(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
 {
     for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
         size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
@@ -509,16 +509,16 @@ s_matmul_rows(const s_matmul_t *job, size_t r0, size_t r1)
                 xd[t] = job->xd + (t0 + t) * n_blocks;
             }
             float out[2][4];
-            s_tile_q8_0_2x4((const void *) (job->w + r * job->w_row),
-                            (const void *) (job->w + (r + 1) * job->w_row), xs, xd, n_blocks,
-                            out);
+            const uint8_t *w0 = (const uint8_t *) mat->w + r * job->w_row;
+            s_tile_q8_0_2x4((const void *) w0, (const void *) (w0 + job->w_row), xs, xd,
+                            n_blocks, out);
             for (size_t t = 0; t < 4; t++) {
-                job->y[(t0 + t) * job->n_out + r] = out[0][t];
-                job->y[(t0 + t) * job->n_out + r + 1] = out[1][t];
+                mat->y[(t0 + t) * mat->n_out + r] = out[0][t];
+                mat->y[(t0 + t) * mat->n_out + r + 1] = out[1][t];
             }
         }
 #endif
-        s_rows_simple(job, r, r1, t0, nt);
+        s_rows_simple(job, mat, r, r1, t0, nt);
     }
 }
 
@@ -528,30 +528,43 @@ s_matmul_worker(void *arg, size_t index, size_t n_threads)
     s_matmul_t *job = arg;
     (void) index;
     (void) n_threads;
+    size_t m = 0;
     for (;;) {
-        size_t r0 = bly_pool_next_chunk(job->pool) * job->chunk_rows;
-        if (r0 >= job->n_out)
+        size_t chunk = bly_pool_next_chunk(job->pool);
+        while (m < job->n_mats && chunk >= job->chunk_end[m])
+            m++;
+        if (m == job->n_mats)
             break;
-        size_t r1 = r0 + job->chunk_rows < job->n_out ? r0 + job->chunk_rows : job->n_out;
-        s_matmul_rows(job, r0, r1);
+        const bly_kern_mat_t *mat = &job->mats[m];
+        size_t r0 = (chunk - (m ? job->chunk_end[m - 1] : 0)) * job->chunk_rows;
+        size_t r1 = r0 + job->chunk_rows < mat->n_out ? r0 + job->chunk_rows : mat->n_out;
+        s_matmul_rows(job, mat, r0, r1);
     }
 }
 
 void
-bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, size_t n_out,
-                const float *x, size_t n_tokens, float *y, void *scratch)
+bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mats, size_t n_in,
+                      const float *x, size_t n_tokens, void *scratch)
 {
     bly_assert(pool);
-    bly_assert(w);
+    bly_assert(mats);
+    bly_assert(n_mats >= 1);
+    bly_assert(n_mats <= BLY_KERN_MATS_MAX);
     bly_assert(x);
-    bly_assert(y);
     bly_assert(scratch);
-    size_t n_threads = bly_pool_size(pool);
+    bly_type_t wtype = mats[0].type;
+    size_t n_threads = bly_pool_size(pool), n_out = 0;
+    for (size_t m = 0; m < n_mats; m++) {
+        bly_assert(mats[m].type == wtype);
+        bly_assert(mats[m].w);
+        bly_assert(mats[m].y);
+        n_out += mats[m].n_out;
+    }
     s_matmul_t job = {
-        .pool = pool, .wtype = wtype, .w = w, .w_row = bly_ref_row_size(wtype, n_in),
-        .n_in = n_in, .n_out = n_out, .x = x, .xq = scratch,
+        .pool = pool, .wtype = wtype, .mats = mats, .n_mats = n_mats,
+        .w_row = bly_ref_row_size(wtype, n_in), .n_in = n_in, .x = x, .xq = scratch,
         .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
-        .y = y, .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
+        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
     };
     if (wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
         uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;
@@ -561,12 +574,23 @@ bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, 
     //  the counter is not contended; a multiple of 4 for the row kernels.
     size_t chunk = n_out / (n_threads * 16);
     job.chunk_rows = (chunk < 4 ? 4 : chunk > 64 ? 64 : chunk) & ~(size_t) 3;
+    for (size_t m = 0; m < n_mats; m++)
+        job.chunk_end[m] = (m ? job.chunk_end[m - 1] : 0)
+                           + (mats[m].n_out + job.chunk_rows - 1) / job.chunk_rows;
     if (n_tokens >= 4 && n_threads > 1)
         bly_pool_run(pool, s_quantize_worker, &job);
     else
         s_quantize_worker(&job, 0, 1);
     bly_pool_reset_chunks(pool);
     bly_pool_run_dynamic(pool, s_matmul_worker, &job);
+}
+
+void
+bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, size_t n_out,
+                const float *x, size_t n_tokens, float *y, void *scratch)
+{
+    bly_kern_mat_t mat = {.type = wtype, .w = w, .n_out = n_out, .y = y};
+    bly_kern_matmul_multi(pool, &mat, 1, n_in, x, n_tokens, scratch);
 }
 
 /* ---- Attention --------------------------------------------------------- */

@@ -47,6 +47,22 @@ size_t bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_toke
 void bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in,
                      size_t n_out, const float *x, size_t n_tokens, float *y, void *scratch);
 
+//  One matrix of a bly_kern_matmul_multi call.
+typedef struct {
+    bly_type_t type;    //  Weight type (the same for all matrices of a call).
+    const void *w;      //  n_out rows of n_in elements.
+    size_t n_out;       //  Rows.
+    float *y;           //  n_tokens rows of n_out.
+} bly_kern_mat_t;
+
+#define BLY_KERN_MATS_MAX 4   //  Matrices one multi call may share an input across.
+
+//  Several matmuls of the same input (q/k/v, gate/up) in one pass over the
+//  pool: the activations are quantized once and one synchronisation
+//  covers all. Types must be equal. scratch: as bly_kern_matmul_scratch_size.
+void bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mats,
+                           size_t n_in, const float *x, size_t n_tokens, void *scratch);
+
 //  Causal GQA attention for `n_tokens` query rows at positions pos..pos+
 //  n_tokens-1 (row t attends to cache positions 0..pos+t), on the pool's
 //  threads. q/out: n_tokens rows of n_head*head_dim. Caches: position-major

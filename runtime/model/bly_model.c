@@ -517,6 +517,26 @@ s_matmul(bly_model_ctx_t *self, const s_weight_t *w, size_t n_in, size_t n_out, 
     bly_kern_matmul(self->pool, w->type, w->data, n_in, n_out, x, n_tokens, y, self->scratch);
 }
 
+//  Matmuls of one input: one pass when the weight types agree.
+static void
+s_matmul_group(bly_model_ctx_t *self, const s_weight_t *const *w, const size_t *n_out,
+               float *const *y, size_t n, size_t n_in, const float *x, size_t n_tokens)
+{
+    bly_kern_mat_t mats[BLY_KERN_MATS_MAX];
+    bool same = true;
+    for (size_t i = 0; i < n; i++) {
+        mats[i] = (bly_kern_mat_t) {.type = w[i]->type, .w = w[i]->data, .n_out = n_out[i],
+                                    .y = y[i]};
+        same = same && w[i]->type == w[0]->type;
+    }
+    if (same) {
+        bly_kern_matmul_multi(self->pool, mats, n, n_in, x, n_tokens, self->scratch);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        bly_kern_matmul_multi(self->pool, &mats[i], 1, n_in, x, n_tokens, self->scratch);
+}
+
 //  q/k norm (qwen3), RoPE, and the new keys and values into the cache.
 static void
 s_qk_prepare(bly_model_ctx_t *self, const s_layer_t *l, float *k_cache, float *v_cache,
@@ -554,9 +574,10 @@ s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t p
     for (size_t t = 0; t < n_tokens; t++)
         bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->attn_norm, n_embd,
                         hp->rms_eps);
-    s_matmul(self, &l->wq, n_embd, self->q_dim, self->xn, n_tokens, self->q);
-    s_matmul(self, &l->wk, n_embd, self->kv_dim, self->xn, n_tokens, self->k);
-    s_matmul(self, &l->wv, n_embd, self->kv_dim, self->xn, n_tokens, self->v);
+    const s_weight_t *qkv[3] = {&l->wq, &l->wk, &l->wv};
+    const size_t qkv_out[3] = {self->q_dim, self->kv_dim, self->kv_dim};
+    float *const qkv_y[3] = {self->q, self->k, self->v};
+    s_matmul_group(self, qkv, qkv_out, qkv_y, 3, n_embd, self->xn, n_tokens);
     s_qk_prepare(self, l, k_cache, v_cache, n_tokens, pos);
     bly_kern_attention(self->pool, self->attn, self->q, k_cache, v_cache, hp->n_head,
                        hp->n_kv_head, hp->head_dim, n_tokens, pos, self->scores, self->n_ctx);
@@ -565,8 +586,10 @@ s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t p
     for (size_t t = 0; t < n_tokens; t++)
         bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->ffn_norm, n_embd,
                         hp->rms_eps);
-    s_matmul(self, &l->gate, n_embd, hp->n_ff, self->xn, n_tokens, self->gate);
-    s_matmul(self, &l->up, n_embd, hp->n_ff, self->xn, n_tokens, self->up);
+    const s_weight_t *ffn[2] = {&l->gate, &l->up};
+    const size_t ffn_out[2] = {hp->n_ff, hp->n_ff};
+    float *const ffn_y[2] = {self->gate, self->up};
+    s_matmul_group(self, ffn, ffn_out, ffn_y, 2, n_embd, self->xn, n_tokens);
     bly_ref_swiglu(self->gate, self->gate, self->up, n_tokens * hp->n_ff);
     s_matmul(self, &l->down, hp->n_ff, n_embd, self->gate, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);

@@ -122,6 +122,34 @@ START_TEST(test_matmul_portable)
 }
 END_TEST
 
+//  A multi call equals separate calls, bit for bit (odd row counts).
+START_TEST(test_matmul_multi)
+{
+    enum { IN = 96, T = 6 };
+    const size_t outs[3] = {13, 7, 21};
+    static uint8_t w[3][21 * 102];
+    static float x[T * IN], y1[3][T * 21], y2[3][T * 21];
+    static uint8_t scratch[8192];
+    ck_assert_uint_le(bly_kern_matmul_scratch_size(BLY_TYPE_Q8_0, IN, T), sizeof(scratch));
+    for (size_t i = 0; i < T * IN; i++)
+        x[i] = s_randf();
+    bly_pool_t *pool = bly_pool_new(2);
+    bly_kern_mat_t mats[3];
+    for (size_t m = 0; m < 3; m++) {
+        s_fill_weights(BLY_TYPE_Q8_0, w[m], IN, outs[m]);
+        mats[m] = (bly_kern_mat_t) {BLY_TYPE_Q8_0, w[m], outs[m], y2[m]};
+        bly_kern_matmul(pool, BLY_TYPE_Q8_0, w[m], IN, outs[m], x, T, y1[m], scratch);
+    }
+    for (size_t t = 1; t <= T; t += T - 1) {
+        bly_kern_matmul_multi(pool, mats, 3, IN, x, t, scratch);
+        for (size_t m = 0; m < 3; m++)
+            for (size_t i = 0; i < t * outs[m]; i++)
+                ck_assert(y1[m][i] == y2[m][i]);
+    }
+    bly_pool_destroy(&pool);
+}
+END_TEST
+
 START_TEST(test_quantize_exact)
 {
     //  Includes exact halves, zeros, a zero block, huge and tiny values.
@@ -247,6 +275,7 @@ main(void)
     tcase_add_test(tc, test_matmul_simd);
     tcase_add_test(tc, test_matmul_portable);
     tcase_add_test(tc, test_quantize_exact);
+    tcase_add_test(tc, test_matmul_multi);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_pool_dynamic);
