@@ -21,6 +21,8 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"tokenize", bly_cli_tokenize, "print the token ids of a text"},
+    {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
 };
 
 static void
