@@ -93,6 +93,15 @@
 /* Messages in one chat prompt rendered by the ChatML template. */
 #define BLY_CHAT_MESSAGES_MAX 256
 
+/* ---- Model shapes written by blyan mkmodel ------------------------------ */
+
+/* Largest shapes mkmodel writes: past Qwen3-235B's widths, so any real
+   shape fits; a row buffer of BLY_MKMODEL_WIDTH_MAX floats is 1 MiB. */
+#define BLY_MKMODEL_LAYERS_MAX 256
+#define BLY_MKMODEL_WIDTH_MAX (1u << 18)
+#define BLY_MKMODEL_HEADS_MAX 1024
+#define BLY_MKMODEL_HEAD_DIM_MAX 1024
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
