@@ -286,37 +286,6 @@ s_generate(const s_options_t *opt, s_run_t *run)
     return 0;
 }
 
-//  Write bytes as a JSON string body; invalid UTF-8 becomes U+FFFD.
-static void
-s_json_string(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char) s[i];
-        if (c == '"' || c == '\\') {
-            printf("\\%c", c);
-            i++;
-        } else if (c < 0x20) {
-            printf("\\u%04x", c);
-            i++;
-        } else if (c < 0x80) {
-            putchar(c);
-            i++;
-        } else {
-            size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-            bool ok = n > 0 && i + n <= len;
-            for (size_t k = 1; ok && k < n; k++)
-                ok = ((unsigned char) s[i + k] & 0xc0) == 0x80;
-            if (ok) {
-                fwrite(s + i, 1, n, stdout);
-                i += n;
-            } else {
-                printf("\\ufffd");
-                i++;
-            }
-        }
-    }
-}
-
 static void
 s_print_json(const s_options_t *opt, const s_run_t *run)
 {
@@ -326,9 +295,9 @@ s_print_json(const s_options_t *opt, const s_run_t *run)
     printf("],\"ids\":[");
     for (size_t i = 0; i < run->n_ids; i++)
         printf("%s%" PRId32, i ? "," : "", run->ids[i]);
-    printf("],\"text\":\"");
-    s_json_string(run->text, run->text_len);
-    printf("\",\"top_logits\":[");
+    printf("],\"text\":");
+    bly_cli_print_json_string(stdout, run->text, run->text_len);
+    printf(",\"top_logits\":[");
     for (size_t i = 0; i < S_TOP_N; i++)
         printf("%s[%" PRId32 ",%.9g]", i ? "," : "", run->top_ids[i], (double) run->top_logits[i]);
     double pred = run->n_ids > 1 && run->predict_s > 0 ? (run->n_ids - 1) / run->predict_s : 0;
