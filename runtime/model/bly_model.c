@@ -214,6 +214,11 @@ s_tensor(bly_model_t *self, const char *name, uint64_t ne0, uint64_t ne1, bool f
                 name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, want1);
         return -1;
     }
+    if ((uintptr_t) t->data % (t->type == BLY_TYPE_F32 ? 4 : 2) != 0) {
+        s_error(error, error_size, "model: tensor %s data is not aligned for %s", name,
+                bly_type_name(t->type));
+        return -1;
+    }
     if (ne0 % bly_ref_block_elements(t->type) != 0
         || t->size != bly_ref_row_size(t->type, ne0) * want1) {
         s_error(error, error_size, "model: tensor %s rows do not fit its %s blocks", name,
@@ -311,13 +316,24 @@ bly_model_t *
 bly_model_load(const char *path, char *error, size_t error_size)
 {
     bly_assert(path);
+    bly_gguf_t *gguf = bly_gguf_open(path, error, error_size);
+    return gguf ? bly_model_from_gguf(&gguf, error, error_size) : NULL;
+}
+
+bly_model_t *
+bly_model_from_gguf(bly_gguf_t **gguf_p, char *error, size_t error_size)
+{
+    bly_assert(gguf_p);
+    bly_assert(*gguf_p);
     bly_model_t *self = calloc(1, sizeof(*self));
     if (!self) {
+        bly_gguf_destroy(gguf_p);
         s_error(error, error_size, "model: out of memory");
         return NULL;
     }
-    self->gguf = bly_gguf_open(path, error, error_size);
-    if (!self->gguf || s_load_hparams(self, error, error_size) != 0
+    self->gguf = *gguf_p;
+    *gguf_p = NULL;
+    if (s_load_hparams(self, error, error_size) != 0
         || s_load_tensors(self, error, error_size) != 0) {
         bly_model_destroy(&self);
         return NULL;
