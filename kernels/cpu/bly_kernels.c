@@ -441,18 +441,31 @@ bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens)
     return size;
 }
 
+//  Quantize activation rows: all of them when called directly (pool NULL),
+//  else the rows the shared counter hands out.
 static void
-s_quantize_worker(void *arg, size_t index, size_t n_threads)
+s_quantize_rows(s_matmul_t *job, bly_pool_t *pool)
 {
-    s_matmul_t *job = arg;
     size_t n_blocks = job->n_in / BLY_QK8_0;
-    for (size_t t = index; t < job->n_tokens; t += n_threads) {
+    for (size_t i = 0;; i++) {
+        size_t t = pool ? bly_pool_next_chunk(pool) : i;
+        if (t >= job->n_tokens)
+            break;
         uint8_t *row = job->xq + t * job->x_row;
         bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, row, job->n_in);
         const bly_block_q8_0_t *blocks = (const void *) row;
         for (size_t b = 0; job->xd && b < n_blocks; b++)
             job->xd[t * n_blocks + b] = bly_fp16_to_fp32(blocks[b].d);
     }
+}
+
+static void
+s_quantize_worker(void *arg, size_t index, size_t n_threads)
+{
+    s_matmul_t *job = arg;
+    (void) index;
+    (void) n_threads;
+    s_quantize_rows(job, job->pool);
 }
 
 //  Rows [r0, r1) of 1..4 tokens from t0, one row at a time.
@@ -577,10 +590,12 @@ bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mat
     for (size_t m = 0; m < n_mats; m++)
         job.chunk_end[m] = (m ? job.chunk_end[m - 1] : 0)
                            + (mats[m].n_out + job.chunk_rows - 1) / job.chunk_rows;
-    if (n_tokens >= 4 && n_threads > 1)
-        bly_pool_run(pool, s_quantize_worker, &job);
-    else
-        s_quantize_worker(&job, 0, 1);
+    if (n_tokens >= 4 && n_threads > 1) {
+        bly_pool_reset_chunks(pool);
+        bly_pool_run_dynamic(pool, s_quantize_worker, &job);
+    } else {
+        s_quantize_rows(&job, NULL);
+    }
     bly_pool_reset_chunks(pool);
     bly_pool_run_dynamic(pool, s_matmul_worker, &job);
 }
