@@ -88,7 +88,19 @@ typedef struct {
     double bandwidth;        //  Bytes per second, mean of the interleaved passes.
     uint64_t peak_rss;       //  Bytes, before the bandwidth buffer.
     uint64_t kv_read;        //  KV bytes read per decoded token, averaged.
+    double decode_cpu_s;     //  CPU seconds (all threads) spent decoding.
+    double bw_cpu_s;         //  CPU seconds spent in the bandwidth passes.
+    double bw_s;             //  Wall seconds of the bandwidth passes.
 } s_result_t;
+
+//  CPU seconds used by the process so far (user + system, all threads).
+static double
+s_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
+}
 
 //  Decode n tokens from position pos, feeding back the argmax.
 static int
@@ -118,14 +130,19 @@ s_decode_rounds(bly_model_ctx_t *ctx, bly_pool_t *pool, size_t n_vocab, float *l
     s_bw_t job = {.data = buf, .words = S_BW_BYTES / 8};
     size_t done = 0;
     for (size_t round = 0; round < S_BW_PASSES; round++) {
+        double c0 = s_cpu_seconds(), t0 = s_now();
         r->bandwidth += s_bandwidth_pass(pool, &job) / S_BW_PASSES;
+        r->bw_cpu_s += s_cpu_seconds() - c0;
+        r->bw_s += s_now() - t0;
         size_t n = (n_gen * (round + 1)) / S_BW_PASSES - done;
-        double t0 = s_now();
+        c0 = s_cpu_seconds();
+        t0 = s_now();
         if (s_decode(ctx, n_vocab, logits, pos + done, n) != 0) {
             free(buf);
             return -1;
         }
         r->decode_s += s_now() - t0;
+        r->decode_cpu_s += s_cpu_seconds() - c0;
         done += n;
     }
     free(buf);
@@ -171,14 +188,19 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     double prefill = n_prompt / r->prefill_s, decode = n_gen / r->decode_s;
     double per_token = (double) hp->weight_bytes + (double) r->kv_read;
     double bound = r->bandwidth / per_token;
+    //  Share of `threads` cores the process got: below 1 on a busy machine.
+    double decode_share = r->decode_cpu_s / (r->decode_s * threads);
+    double bw_share = r->bw_cpu_s / (r->bw_s * threads);
     if (json) {
         printf("{\"model\":\"%s\",\"threads\":%zu,\"isa\":\"%s\",\"prompt_tokens\":%zu,"
                "\"gen_tokens\":%zu,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                "\"read_gb_s\":%.3f,\"bytes_per_token\":%.0f,\"decode_bound_tok_s\":%.2f,"
-               "\"decode_vs_bound\":%.3f,\"peak_rss_bytes\":%" PRIu64
+               "\"decode_vs_bound\":%.3f,\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
+               "\"peak_rss_bytes\":%" PRIu64
                ",\"weight_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 "}\n",
                model_path, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen, prefill,
-               decode, r->bandwidth / 1e9, per_token, bound, decode / bound, r->peak_rss,
+               decode, r->bandwidth / 1e9, per_token, bound, decode / bound, decode_share, bw_share,
+               r->peak_rss,
                hp->weight_bytes, kv_bytes);
         return;
     }
@@ -193,6 +215,8 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     printf("per token   %.1f MB (weights %.1f MB + KV %.2f MB)\n", per_token / 1e6,
            hp->weight_bytes / 1e6, r->kv_read / 1e6);
     printf("bound       %.2f tok/s decode; measured/bound = %.3f\n", bound, decode / bound);
+    printf("cpu share   %.0f%% of %zu cores while decoding, %.0f%% while reading\n",
+           100 * decode_share, threads, 100 * bw_share);
     printf("peak RSS    %.1f MiB (weights mapped %.1f MiB + KV cache %.1f MiB)\n",
            r->peak_rss / 1048576.0, hp->weight_bytes / 1048576.0, kv_bytes / 1048576.0);
 }
