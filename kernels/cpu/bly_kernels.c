@@ -10,6 +10,7 @@
 #include "bly_log.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -19,7 +20,7 @@
 #define S_X86 0
 #endif
 
-static int s_isa = -1;   //  bly_kern_isa_t once detected.
+static atomic_int s_isa = -1;   //  bly_kern_isa_t once detected (any thread may ask).
 
 static bly_kern_isa_t
 s_detect(void)
@@ -36,9 +37,12 @@ s_detect(void)
 bly_kern_isa_t
 bly_kern_isa(void)
 {
-    if (s_isa < 0)
-        s_isa = (int) s_detect();
-    return (bly_kern_isa_t) s_isa;
+    int isa = atomic_load_explicit(&s_isa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = (int) s_detect();
+        atomic_store_explicit(&s_isa, isa, memory_order_relaxed);
+    }
+    return (bly_kern_isa_t) isa;
 }
 
 const char *
@@ -51,8 +55,9 @@ bly_kern_isa_t
 bly_kern_set_isa(bly_kern_isa_t isa)
 {
     bly_kern_isa_t best = s_detect();
-    s_isa = (int) (isa <= best ? isa : best);
-    return (bly_kern_isa_t) s_isa;
+    bly_kern_isa_t use = isa <= best ? isa : best;
+    atomic_store(&s_isa, (int) use);
+    return use;
 }
 
 /* ---- AVX2 kernels ------------------------------------------------------ */
