@@ -10,6 +10,7 @@
     and ffn_down) exercises the unfused matmul path; llama models have no
     q/k norm and use the normal RoPE layout. */
 
+#include "bly_gguf.h"
 #include "bly_gguf_writer.h"
 #include "bly_model.h"
 #include "bly_ref.h"
@@ -185,6 +186,105 @@ s_logits(const char *path, float *logits)
     bly_model_destroy(&m);
 }
 
+//  Weights of an F32 file by name (layer -1: global tensors).
+static const float *
+s_f32(const bly_gguf_t *g, int layer, const char *what)
+{
+    char name[96];
+    if (layer < 0)
+        snprintf(name, sizeof(name), "%s.weight", what);
+    else
+        snprintf(name, sizeof(name), "blk.%d.%s.weight", layer, what);
+    const bly_gguf_tensor_t *t = bly_gguf_tensor_find(g, name);
+    ck_assert_msg(t && t->type == BLY_TYPE_F32, "%s", name);
+    return t->data;
+}
+
+//  y = W x for an F32 matrix of n_out rows of n_in, in double.
+static void
+s_mv(const float *w, const float *x, size_t n_in, size_t n_out, float *y)
+{
+    for (size_t o = 0; o < n_out; o++) {
+        double sum = 0;
+        for (size_t i = 0; i < n_in; i++)
+            sum += (double) w[o * n_in + i] * x[i];
+        y[o] = (float) sum;
+    }
+}
+
+//  A plain forward pass of an F32 model written here from the formulas
+//  (double sums, RoPE angles in double), one token at a time, for the
+//  logits of the last of n tokens: the engine's wiring of each
+//  architecture (q/k norm, RoPE layout, GQA, SwiGLU, tied output) is
+//  checked against it.
+static void
+s_reference_logits(const char *path, bool llama, const int32_t *ids, size_t n, float *logits)
+{
+    char error[256];
+    bly_gguf_t *g = bly_gguf_open(path, error, sizeof(error));
+    ck_assert_msg(g != NULL, "%s", error);
+    enum { Q = S_HEADS * S_HD, KVD = S_KV * S_HD };
+    static float kc[S_LAYERS][8][KVD], vc[S_LAYERS][8][KVD];
+    float x[S_EMBD], xn[S_EMBD], q[Q], k[KVD], v[KVD], att[Q], t[S_EMBD], gt[S_FF], up[S_FF];
+    ck_assert_uint_le(n, 8);
+    for (size_t p = 0; p < n; p++) {
+        memcpy(x, s_f32(g, -1, "token_embd") + ids[p] * S_EMBD, sizeof(x));
+        for (int l = 0; l < S_LAYERS; l++) {
+            bly_ref_rmsnorm(xn, x, s_f32(g, l, "attn_norm"), S_EMBD, 1e-5f);
+            s_mv(s_f32(g, l, "attn_q"), xn, S_EMBD, Q, q);
+            s_mv(s_f32(g, l, "attn_k"), xn, S_EMBD, KVD, k);
+            s_mv(s_f32(g, l, "attn_v"), xn, S_EMBD, KVD, v);
+            for (int h = 0; h < S_HEADS + S_KV; h++) {
+                float *vec = h < S_HEADS ? q + h * S_HD : k + (h - S_HEADS) * S_HD;
+                if (!llama)
+                    bly_ref_rmsnorm(vec, vec, s_f32(g, l, h < S_HEADS ? "attn_q_norm"
+                                                                       : "attn_k_norm"),
+                                    S_HD, 1e-5f);
+                for (int i = 0; i < S_HD / 2; i++) {
+                    double theta = (double) p * pow(10000.0, -2.0 * i / S_HD);
+                    int a = llama ? 2 * i : i, b = llama ? 2 * i + 1 : i + S_HD / 2;
+                    double x0 = vec[a], x1 = vec[b];
+                    vec[a] = (float) (x0 * cos(theta) - x1 * sin(theta));
+                    vec[b] = (float) (x0 * sin(theta) + x1 * cos(theta));
+                }
+            }
+            memcpy(kc[l][p], k, sizeof(k));
+            memcpy(vc[l][p], v, sizeof(v));
+            for (int h = 0; h < S_HEADS; h++) {
+                int kvh = h / (S_HEADS / S_KV);
+                double sc[8], max = -1e300, sum = 0;
+                for (size_t j = 0; j <= p; j++) {
+                    sc[j] = 0;
+                    for (int d = 0; d < S_HD; d++)
+                        sc[j] += (double) q[h * S_HD + d] * kc[l][j][kvh * S_HD + d];
+                    sc[j] /= sqrt((double) S_HD);
+                    max = fmax(max, sc[j]);
+                }
+                for (size_t j = 0; j <= p; j++)
+                    sum += (sc[j] = exp(sc[j] - max));
+                for (int d = 0; d < S_HD; d++) {
+                    double o = 0;
+                    for (size_t j = 0; j <= p; j++)
+                        o += sc[j] / sum * vc[l][j][kvh * S_HD + d];
+                    att[h * S_HD + d] = (float) o;
+                }
+            }
+            s_mv(s_f32(g, l, "attn_output"), att, Q, S_EMBD, t);
+            bly_ref_add(x, t, S_EMBD);
+            bly_ref_rmsnorm(xn, x, s_f32(g, l, "ffn_norm"), S_EMBD, 1e-5f);
+            s_mv(s_f32(g, l, "ffn_gate"), xn, S_EMBD, S_FF, gt);
+            s_mv(s_f32(g, l, "ffn_up"), xn, S_EMBD, S_FF, up);
+            for (int i = 0; i < S_FF; i++)
+                gt[i] = (float) (gt[i] / (1.0 + exp(-(double) gt[i])) * up[i]);
+            s_mv(s_f32(g, l, "ffn_down"), gt, S_FF, S_EMBD, t);
+            bly_ref_add(x, t, S_EMBD);
+        }
+    }
+    bly_ref_rmsnorm(xn, x, s_f32(g, -1, "output_norm"), S_EMBD, 1e-5f);
+    s_mv(s_f32(g, -1, llama ? "output" : "token_embd"), xn, S_EMBD, S_VOCAB, logits);
+    bly_gguf_destroy(&g);
+}
+
 static void
 s_check_case(bool llama, bly_type_t type, bool mix)
 {
@@ -195,6 +295,13 @@ s_check_case(bool llama, bly_type_t type, bool mix)
     static float lq[S_VOCAB], lf[S_VOCAB];
     s_logits(qpath, lq);
     s_logits(fpath, lf);
+    //  The F32 twin against the from-the-formulas forward pass.
+    static float lr[S_VOCAB];
+    const int32_t ids[6] = {1, 77, 300, 5, 511, 42};
+    s_reference_logits(fpath, llama, ids, 6, lr);
+    for (int i = 0; i < S_VOCAB; i++)
+        ck_assert_msg(fabs(lf[i] - lr[i]) < 1e-4 * (1 + fabs(lr[i])), "%s logit %d: %g vs %g",
+                      llama ? "llama" : "qwen3", i, lf[i], lr[i]);
     unlink(qpath);
     unlink(fpath);
     double num = 0, den = 0;
