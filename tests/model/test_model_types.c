@@ -4,11 +4,15 @@
     with random weights of the type under test, and its twin holding the
     same weights dequantized to F32. The quantized model computes with
     activations quantized as llama.cpp does (Q8_0, Q8_K, F16, BF16), the
-    twin in float, so their logits must agree closely (NMSE < 5e-3; a wrong layout or dispatch gives ~1) -- and
-    must not be equal, or the quantized path was not taken. Shapes need
-    n_in % 256 == 0 for the K-quants. A Q4_K_M-like mix (Q6_K for attn_v
-    and ffn_down) exercises the unfused matmul path; llama models have no
-    q/k norm and use the normal RoPE layout. */
+    twin in float, so their logits must agree closely (NMSE < 5e-3; a
+    wrong layout or dispatch gives ~1) -- and must not be equal, or the
+    quantized path was not taken. The F32 twin itself must match a forward
+    pass written in this test from the formulas (double sums), which pins
+    down the wiring of each architecture: swapping llama to the NeoX RoPE
+    layout fails it. Shapes need n_in % 256 == 0 for the K-quants. A
+    Q4_K_M-like mix (Q6_K for attn_v and ffn_down) exercises the unfused
+    matmul path; llama models have no q/k norm, use the normal RoPE layout
+    and a separate output matrix. */
 
 #include "bly_gguf.h"
 #include "bly_gguf_writer.h"
