@@ -306,6 +306,28 @@ START_TEST(test_chunked_prefill)
 }
 END_TEST
 
+//  Bit-identical results whatever the thread count: each output row and
+//  each attention head is computed whole by one thread, so a validator
+//  re-running a hop on another machine size gets the same bytes.
+START_TEST(test_threads_deterministic)
+{
+    bly_model_t *model = s_load("qwen3-tiny-q8");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    float *want = malloc(hp->n_vocab * sizeof(float)), *got = malloc(hp->n_vocab * sizeof(float));
+    for (size_t threads = 1; threads <= 4; threads++) {
+        bly_model_ctx_t *ctx = bly_model_ctx_new(model, 0, hp->n_layer, 32, 32, threads, NULL, 0);
+        ck_assert_int_eq(bly_model_eval(ctx, s_ids, S_N_IDS, 0, threads == 1 ? want : got), 0);
+        if (threads > 1)
+            ck_assert_msg(memcmp(want, got, hp->n_vocab * sizeof(float)) == 0, "%zu threads",
+                          threads);
+        bly_model_ctx_destroy(&ctx);
+    }
+    free(got);
+    free(want);
+    bly_model_destroy(&model);
+}
+END_TEST
+
 START_TEST(test_context_limits)
 {
     bly_model_t *model = s_load("qwen3-tiny-q8");
@@ -418,6 +440,7 @@ main(void)
     tcase_add_test(tc, test_golden_portable);
     tcase_add_test(tc, test_stage_split);
     tcase_add_test(tc, test_chunked_prefill);
+    tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_context_limits);
     tcase_add_test(tc, test_load_errors);
     suite_add_tcase(s, tc);
