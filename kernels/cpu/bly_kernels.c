@@ -167,32 +167,42 @@ s_tile_q8_0_2x4(const bly_block_q8_0_t *w0, const bly_block_q8_0_t *w1,
                 const bly_block_q8_0_t *const *x, const float *const *xd, size_t n_blocks,
                 float out[2][4])
 {
-    __m256 acc0[4], acc1[4];
-    for (int t = 0; t < 4; t++) {
-        acc0[t] = _mm256_setzero_ps();
-        acc1[t] = _mm256_setzero_ps();
-    }
+    //  Written out by hand: the compiler at -O2 kept arrays of accumulators
+    //  on the stack, a store-forward in every FMA chain.
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+    __m256 c03 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
+    const bly_block_q8_0_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    const float *d0p = xd[0], *d1p = xd[1], *d2p = xd[2], *d3p = xd[3];
+#define S_PAIR(xb, dxp, acc0, acc1)                                                                \
+    do {                                                                                           \
+        __m256i xv = _mm256_loadu_si256((const __m256i *) (xb)[b].qs);                             \
+        __m256 dx = _mm256_broadcast_ss(&(dxp)[b]);                                                \
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, wv0)), ones); \
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, wv1)), ones); \
+        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(p0), acc0);               \
+        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(p1), acc1);               \
+    } while (0)
     for (size_t b = 0; b < n_blocks; b++) {
         __m256i wv0 = _mm256_loadu_si256((const __m256i *) w0[b].qs);
         __m256i wv1 = _mm256_loadu_si256((const __m256i *) w1[b].qs);
         __m256i a0 = _mm256_sign_epi8(wv0, wv0), a1 = _mm256_sign_epi8(wv1, wv1);
         __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
-        for (int t = 0; t < 4; t++) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *) x[t][b].qs);
-            __m256 dx = _mm256_broadcast_ss(&xd[t][b]);
-            __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, wv0)),
-                                           ones);
-            __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, wv1)),
-                                           ones);
-            acc0[t] = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(p0), acc0[t]);
-            acc1[t] = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(p1), acc1[t]);
-        }
+        S_PAIR(x0, d0p, c00, c10);
+        S_PAIR(x1, d1p, c01, c11);
+        S_PAIR(x2, d2p, c02, c12);
+        S_PAIR(x3, d3p, c03, c13);
     }
-    for (int t = 0; t < 4; t++) {
-        out[0][t] = s_hsum(acc0[t]);
-        out[1][t] = s_hsum(acc1[t]);
-    }
+#undef S_PAIR
+    out[0][0] = s_hsum(c00);
+    out[0][1] = s_hsum(c01);
+    out[0][2] = s_hsum(c02);
+    out[0][3] = s_hsum(c03);
+    out[1][0] = s_hsum(c10);
+    out[1][1] = s_hsum(c11);
+    out[1][2] = s_hsum(c12);
+    out[1][3] = s_hsum(c13);
 }
 
 //  Four Q8_0 weight rows times one activation row (decode): four
