@@ -51,4 +51,60 @@
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
 
+/* ---- Node runtime and mesh (runtime/net, actors/bootstrap, member) ------ */
+
+/* Node and peer names (manifest `name`, registry entries). Short enough to
+   print in a status table, long enough for host-derived names. */
+#define BLY_NAME_MAX 64
+
+/* Endpoints one node advertises (router, shard data ports, gateway...). */
+#define BLY_ADVERT_ENDPOINTS_MAX 4
+
+/* Roles one node advertises; one per actor it runs. */
+#define BLY_ADVERT_ROLES_MAX 8
+
+/* Model names and device descriptions in registrations. */
+#define BLY_MODEL_NAME_MAX 64
+#define BLY_DEVICE_DESC_MAX 128
+
+/* Peers one bootstrap keeps. Each entry is fixed size (about 2 KiB with the
+   strings above), allocated at start: 1024 peers cost about 2 MiB. A peer
+   list reply of 1024 entries stays well under a megabyte on the wire. */
+#define BLY_PEERS_MAX 1024
+
+/* Keys on one ZAP allow list (32 bytes each: 1024 keys cost 32 KiB) and
+   domains one ZAP handler knows. */
+#define BLY_ZAP_KEYS_MAX 1024
+#define BLY_ZAP_DOMAINS_MAX 8
+
+/* ZAP domain names (RFC 27 allows 254 characters; ours are short). */
+#define BLY_ZAP_DOMAIN_MAX 32
+
+/* Manifests: a line longer than this is an error, so is a file with more
+   lines or more keys in one section. A manifest is a few dozen lines. */
+#define BLY_MANIFEST_LINE_MAX 512
+#define BLY_MANIFEST_LINES_MAX 4096
+#define BLY_MANIFEST_KEYS_MAX 32
+#define BLY_MANIFEST_SIZE_MAX (256u * 1024u)
+
+/* Signed mesh messages (register, heartbeat, leave) must carry a timestamp
+   within this window of the receiver's clock; older ones are replays. */
+#define BLY_MESH_TIMESTAMP_WINDOW_MS 60000
+
+/* Heartbeat interval and expiry bounds a manifest may choose. */
+#define BLY_HEARTBEAT_MS_MIN 50
+#define BLY_HEARTBEAT_MS_MAX 600000
+#define BLY_EXPIRY_MS_MIN 200
+#define BLY_EXPIRY_MS_MAX 3600000
+
+/* How long blyan-node waits for one actor to report ready or failed. */
+#define BLY_ACTOR_START_TIMEOUT_MS 5000
+
+/* Testnet: nodes one `blyan testnet init` writes. */
+#define BLY_TESTNET_NODES_MAX 64
+
+_Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
+_Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
+_Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
+
 #endif
