@@ -39,60 +39,6 @@ struct bly_node_t {
     size_t started;                           //  Slots started so far.
 };
 
-static void s_append_error(char *err, size_t err_size, const char *name, int line,
-                           const char *reason)
-{
-    size_t used = strlen(err);
-    snprintf(err + used, err_size - used, "%s%s:%d: %s", used ? "\n" : "", name, line, reason);
-}
-
-//  A key file must load, or be creatable (its folder exists and is writable).
-static void
-s_check_key_file(const bly_manifest_t *m, char *err, size_t err_size)
-{
-    char path[BLY_PATH_MAX], reason[BLY_PATH_MAX + 256];
-    int line = bly_manifest_line(m, BLY_MANIFEST_NODE, "key_file");
-    if (bly_manifest_get_path(m, BLY_MANIFEST_NODE, "key_file", path, sizeof(path)) != 0) {
-        s_append_error(err, err_size, bly_manifest_name(m), line, "key_file path too long");
-        return;
-    }
-    if (access(path, F_OK) == 0 || errno != ENOENT) {
-        if (bly_identity_check_file(path, reason, sizeof(reason)) != 0)
-            s_append_error(err, err_size, bly_manifest_name(m), line, reason);
-        return;
-    }
-    char dir[BLY_PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    if (access(slash ? dir : ".", W_OK) != 0) {
-        snprintf(reason, sizeof(reason), "key file %s does not exist and cannot be created", path);
-        s_append_error(err, err_size, bly_manifest_name(m), line, reason);
-    }
-}
-
-bly_manifest_t *
-bly_node_check(const char *path, char *err, size_t err_size)
-{
-    bly_assert(path);
-    bly_assert(err && err_size > 0);
-    bly_manifest_t *m = bly_manifest_load(path, bly_node_schema(), err, err_size);
-    if (!m)
-        return NULL;
-    s_check_key_file(m, err, err_size);
-    bool has_bootstrap = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap") != NULL;
-    bool has_key = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap_key") != NULL;
-    if (has_bootstrap != has_key)
-        s_append_error(err, err_size, bly_manifest_name(m),
-                       bly_manifest_line(m, BLY_MANIFEST_NODE,
-                                         has_bootstrap ? "bootstrap" : "bootstrap_key"),
-                       "bootstrap and bootstrap_key must be given together");
-    if (err[0])
-        bly_manifest_destroy(&m);
-    return m;
-}
-
 static const bly_node_role_t *
 s_role(const char *name)
 {
