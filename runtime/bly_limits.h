@@ -67,10 +67,11 @@
 #define BLY_MODEL_NAME_MAX 64
 #define BLY_DEVICE_DESC_MAX 128
 
-/* Peers one bootstrap keeps. Each entry is fixed size (about 2 KiB with the
-   strings above), allocated at start: 1024 peers cost about 2 MiB. A peer
-   list reply of 1024 entries stays well under a megabyte on the wire. */
-#define BLY_PEERS_MAX 1024
+/* Peers one bootstrap keeps. Each registry entry is a fixed-size peer record
+   (about 3 KiB: 8 endpoints of 256 bytes dominate), allocated at start: 256
+   peers cost about 800 KiB. One peers reply carries them all (the schema's
+   peers max_count is 256, checked at compile time in the bootstrap core). */
+#define BLY_PEERS_MAX 256
 
 /* Keys on one ZAP allow list (32 bytes each: 1024 keys cost 32 KiB) and
    domains one ZAP handler knows. */
