@@ -43,6 +43,21 @@
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
 
+/* ---- Codecs ------------------------------------------------------------ */
+
+/* Nesting of MessagePack arrays a schema may use: the message, a list of
+   structs, a struct, an array inside the struct. Codecs read schema-shaped
+   input only, so deeper input is refused at the first wrong type; the
+   generator refuses schemas deeper than this (static-asserted in the
+   generated code). Costs nothing at run time: the reader does not recurse
+   on input, only along the schema. */
+#define BLY_CODEC_DEPTH_MAX 4
+
+/* Largest generated plain struct (a list element with fixed-size arrays).
+   A decoded list allocates count x this, with count capped by the schema's
+   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
+#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
@@ -50,5 +65,7 @@
 
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
+
+_Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
 
 #endif
