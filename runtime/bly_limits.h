@@ -1,5 +1,4 @@
-/*  =========================================================================
-    bly_limits - every limit in Blyan, in one place
+/*  ==================================================================    bly_limits - every limit in Blyan, in one place
 
     Each limit says why it has its value and what memory it costs. Config may
     lower a limit, never raise it past the hard maximum here. Relations
@@ -42,6 +41,21 @@
 
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
+
+/* ---- Codecs ------------------------------------------------------------ */
+
+/* Nesting of MessagePack arrays a schema may use: the message, a list of
+   structs, a struct, an array inside the struct. Codecs read schema-shaped
+   input only, so deeper input is refused at the first wrong type; the
+   generator refuses schemas deeper than this (static-asserted in the
+   generated code). Costs nothing at run time: the reader does not recurse
+   on input, only along the schema. */
+#define BLY_CODEC_DEPTH_MAX 4
+
+/* Largest generated plain struct (a list element with fixed-size arrays).
+   A decoded list allocates count x this, with count capped by the schema's
+   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
+#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
 
 /* ---- Strings ------------------------------------------------------------ */
 
@@ -107,5 +121,6 @@
 _Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
 _Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
 _Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
+_Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
 
 #endif
