@@ -18,21 +18,7 @@ trap cleanup EXIT
 fail() { echo "testnet.sh: FAIL: $*"; for f in "$DIR"/*/node.log; do echo "== $f"; tail -n 5 "$f"; done; exit 1; }
 
 # Four consecutive free ports (bootstrap + 3 nodes).
-BASE=$(python3 - <<'PY'
-import random, socket
-for _ in range(200):
-    base = random.randint(20000, 60000)
-    socks = []
-    try:
-        for p in range(base, base + 4):
-            s = socket.socket(); s.bind(("127.0.0.1", p)); socks.append(s)
-        print(base); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-PY
-)
+BASE=$(python3 tools/free_ports.py 4)
 
 # Registered nodes the bootstrap reports (JSON "count"), or -1 when it does not answer.
 count() {
