@@ -216,24 +216,24 @@ def limit_tables(p):
 
 
 def setter_limits(n):
-    """Setters and appends accept the limit and refuse limit + 1."""
+    """Setters and appends accept the limit and refuse limit + 1 (one function per field)."""
     M = n.msg
-    o = ["START_TEST(test_setter_limits)", "{",
-         "    %s *msg = %s_new(%s);" % (n.msg_t, M, n.msg_id(n.p.messages[0])),
-         "    static char text[BLY_CODEC_TEST_TEXT_MAX + 2];",
-         "    static uint8_t data[BLY_CODEC_TEST_TEXT_MAX + 2];"]
+    funcs = ["static char s_text[BLY_CODEC_TEST_TEXT_MAX + 2];",
+             "static uint8_t s_data[BLY_CODEC_TEST_TEXT_MAX + 2];", ""]
+    calls = []
     biggest = 1
     for f in n.p.fields:
+        body = []
         if f.type == "string" or f.type == "strings":
             biggest = max(biggest, f.max)
-            o += ["    memset(text, 'x', sizeof(text));", "    text[%d] = 0;" % f.max]
+            body += ["    memset(text, 'x', sizeof(text));", "    text[%d] = 0;" % f.max]
             if f.type == "string":
-                o += ["    ck_assert_int_eq(%s_set_%s(msg, text), 0);" % (M, f.name),
+                body += ["    ck_assert_int_eq(%s_set_%s(msg, text), 0);" % (M, f.name),
                       "    text[%d] = 'x';" % f.max, "    text[%d] = 0;" % (f.max + 1),
                       "    ck_assert_int_eq(%s_set_%s(msg, text), -1);" % (M, f.name),
                       "    ck_assert_int_eq(%s_set_%s(msg, \"\\xc3\\x28\"), -1);" % (M, f.name)]
             else:
-                o += ["    for (int i = 0; i < %d; i++)" % f.max_count,
+                body += ["    for (int i = 0; i < %d; i++)" % f.max_count,
                       "        ck_assert_int_eq(%s_%s_append(msg, text), 0);" % (M, f.name),
                       "    ck_assert_int_eq(%s_%s_append(msg, text), -1);" % (M, f.name),
                       "    %s_%s_clear(msg);" % (M, f.name),
@@ -244,17 +244,17 @@ def setter_limits(n):
         elif f.type == "bytes":
             lim = f.size if f.size is not None else f.max
             biggest = max(biggest, lim)
-            o += ["    ck_assert_int_eq(%s_set_%s(msg, data, %d), 0);" % (M, f.name, lim),
+            body += ["    ck_assert_int_eq(%s_set_%s(msg, data, %d), 0);" % (M, f.name, lim),
                   "    ck_assert_int_eq(%s_set_%s(msg, data, %d), -1);" % (M, f.name, lim + 1)]
             if f.size is not None:
-                o.append("    ck_assert_int_eq(%s_set_%s(msg, data, %d), -1);" % (
+                body.append("    ck_assert_int_eq(%s_set_%s(msg, data, %d), -1);" % (
                     M, f.name, lim - 1))
         elif f.type in ("u32s", "u64s"):
-            o += ["    for (int i = 0; i < %d; i++)" % f.max_count,
+            body += ["    for (int i = 0; i < %d; i++)" % f.max_count,
                   "        ck_assert_int_eq(%s_%s_append(msg, 1), 0);" % (M, f.name),
                   "    ck_assert_int_eq(%s_%s_append(msg, 1), -1);" % (M, f.name)]
         elif f.type == "list":
-            o += ["    {", "        %s item;" % n.struct_t(f.of),
+            body += ["    {", "        %s item;" % n.struct_t(f.of),
                   "        s_fill_%s(&item);" % f.of.name,
                   "        for (int i = 0; i < %d; i++)" % f.max_count,
                   "            ck_assert_int_eq(%s_%s_append(msg, &item), 0);" % (M, f.name),
@@ -262,19 +262,26 @@ def setter_limits(n):
                   "        %s_%s_clear(msg);" % (M, f.name)]
             for g in f.of.fields:
                 if g.type == "string":
-                    o += ["        memset(item.%s, 'x', sizeof(item.%s));" % (g.name, g.name),
+                    body += ["        memset(item.%s, 'x', sizeof(item.%s));" % (g.name, g.name),
                           "        ck_assert_int_eq(%s_%s_append(msg, &item), -1);" % (M, f.name),
                           "        s_fill_%s(&item);" % f.of.name]
                 elif g.is_array:
-                    o += ["        item.%s_count = %d;" % (g.name, g.max_count + 1),
+                    body += ["        item.%s_count = %d;" % (g.name, g.max_count + 1),
                           "        ck_assert_int_eq(%s_%s_append(msg, &item), -1);" % (M, f.name),
                           "        s_fill_%s(&item);" % f.of.name]
                 elif g.type == "bytes" and g.size is None:
-                    o += ["        item.%s_size = %d;" % (g.name, g.max + 1),
+                    body += ["        item.%s_size = %d;" % (g.name, g.max + 1),
                           "        ck_assert_int_eq(%s_%s_append(msg, &item), -1);" % (M, f.name),
                           "        s_fill_%s(&item);" % f.of.name]
-            o += ["    }"]
-    o += ["    %s_destroy(&msg);" % M, "    ck_assert_ptr_null(msg);", "}", "END_TEST", ""]
+            body += ["    }"]
+        if body:
+            funcs += ["static void", "s_limits_%s(%s *msg)" % (f.name, n.msg_t), "{"]
+            funcs += [x.replace("text", "s_text").replace("data,", "s_data,") for x in body]
+            funcs += ["}", ""]
+            calls.append("    s_limits_%s(msg);" % f.name)
+    o = funcs + ["START_TEST(test_setter_limits)", "{",
+                 "    %s *msg = %s_new(%s);" % (n.msg_t, M, n.msg_id(n.p.messages[0]))]
+    o += calls + ["    %s_destroy(&msg);" % M, "    ck_assert_ptr_null(msg);", "}", "END_TEST", ""]
     return o, biggest
 
 
