@@ -1,7 +1,7 @@
 """test_codec_py - the generated Python codecs against the committed golden vectors.
 
 Run by meson with /usr/bin/python3 (Debian's python3-msgpack):
-  test_codec_py.py BUILD_SCHEMAS_DIR SOURCE_DIR PROTO...
+  test_codec_py.py MODULE_DIR VECTOR_DIR PROTO...
 For every message: the golden vector decodes, re-encodes to the same bytes and survives a
 round trip through encode(); truncation, a trailing byte, a wrong version, an unknown id,
 a non-canonical integer, values past each limit and seeded garbage are refused.
@@ -26,8 +26,7 @@ def expect_refused(mod, data, what):
     fail("%s was accepted" % what)
 
 
-def vectors(src, proto):
-    folder = os.path.join(src, "schemas", "vectors")
+def vectors(folder, proto):
     for name in sorted(os.listdir(folder)):
         if name.startswith(proto + ".") and name.endswith(".hex"):
             with open(os.path.join(folder, name)) as f:
@@ -102,12 +101,12 @@ def check_garbage(mod):
 
 
 def main(argv):
-    build, src, protos = argv[1], argv[2], argv[3:]
+    build, folder, protos = argv[1], argv[2], argv[3:]
     sys.path.insert(0, build)
     for proto in protos:
         mod = importlib.import_module("bly_%s_msg" % proto)
         seen = set()
-        for name, data in vectors(src, proto):
+        for name, data in vectors(folder, proto):
             check_message(mod, name, data)
             seen.add(name)
         names = set(v[0] for v in mod.MESSAGES.values())

@@ -137,7 +137,7 @@ def _at_limit_value(f, plus):
     if t == "bytes":
         return bytes([0x5a]) * ((f.size if f.size is not None else f.max) + plus)
     if t in ("u8", "u16", "u32"):
-        return model.SCALARS[t] + plus if not plus else model.SCALARS[t] + 1
+        return model.SCALARS[t] + plus
     base = f.test[0] if f.test else ("" if t == "strings" else 0)
     return [base] * (f.max_count + plus)
 
@@ -178,7 +178,7 @@ def _field_limit_cases(p, m, f):
                     _encode_with(p, m, f, hi)))
     if f.type == "list":
         for g in f.of.fields:
-            if g.type not in ("string", "bytes", "strings", "u32s", "u64s"):
+            if g.type not in ("string", "bytes", "strings", "u32s", "u64s", "u8", "u16", "u32"):
                 continue
             pairs = [(_at_limit_value(g, 0), _at_limit_value(g, 1))]
             if g.type == "strings":
@@ -382,7 +382,7 @@ s_load_vector(const char *name, size_t *size)
     const char *root = getenv("BLY_SOURCE_DIR");
     ck_assert_ptr_nonnull(root);
     char path[1024];
-    snprintf(path, sizeof(path), "%s/schemas/vectors/PROTO.%s.hex", root, name);
+    snprintf(path, sizeof(path), "%s/%s/PROTO.%s.hex", root, BLY_CODEC_VECTOR_DIR, name);
     FILE *file = fopen(path, "r");
     ck_assert_msg(file != NULL, "cannot open %s", path);
     uint8_t *buf = malloc(BLY_CODEC_TEST_VECTOR_MAX);
@@ -704,7 +704,9 @@ def source(p):
     o = [banner(p, "test_codec_%s" % p.name), '#include "bly_%s_msg.h"' % p.name,
          '#include "bly_codec_rt.h"', "", "#include <check.h>", "#include <sodium.h>",
          "#include <stdio.h>", "#include <stdlib.h>", "#include <string.h>", "",
-         "#define BLY_CODEC_TEST_VECTOR_MAX (4u * 1024u * 1024u)", ""]
+         "#define BLY_CODEC_TEST_VECTOR_MAX (4u * 1024u * 1024u)",
+         "#ifndef BLY_CODEC_VECTOR_DIR  //  Golden vectors, relative to BLY_SOURCE_DIR.",
+         "#define BLY_CODEC_VECTOR_DIR \"schemas/vectors\"", "#endif", ""]
     for s in p.structs:
         o += fill_struct(n, s)
     for m in p.messages:
