@@ -643,6 +643,71 @@ START_TEST(test_routing_and_peer_key)
 }
 END_TEST
 
+//  Answer one ZAP request (RFC 27) on `zap`, admitting the client with its Z85 key as the
+//  user id: what a node's ZAP handler must do for _peer_key to be known (czmq's zauth
+//  replies with an empty user id).
+static void
+s_zap_admit(zsock_t *zap)
+{
+    zmsg_t *request = zmsg_recv(zap);
+    ck_assert_ptr_nonnull(request);
+    ck_assert_uint_eq(zmsg_size(request), 7);
+    char *version = zmsg_popstr(request);
+    char *sequence = zmsg_popstr(request);
+    zframe_t *key = zmsg_last(request);
+    ck_assert_uint_eq(zframe_size(key), 32);
+    char z85[41];
+    ck_assert_ptr_nonnull(zmq_z85_encode(z85, zframe_data(key), 32));
+    zmsg_t *reply = zmsg_new();
+    ck_assert_int_eq(zmsg_addstr(reply, version), 0);
+    ck_assert_int_eq(zmsg_addstr(reply, sequence), 0);
+    ck_assert_int_eq(zmsg_addstr(reply, "200"), 0);
+    ck_assert_int_eq(zmsg_addstr(reply, "OK"), 0);
+    ck_assert_int_eq(zmsg_addstr(reply, z85), 0);
+    ck_assert_int_eq(zmsg_addmem(reply, "", 0), 0);
+    ck_assert_int_eq(zmsg_send(&reply, zap), 0);
+    free(version);
+    free(sequence);
+    zmsg_destroy(&request);
+}
+
+//  CURVE over tcp: the receiver learns the sender's public key from User-Id.
+START_TEST(test_curve_peer_key)
+{
+    ck_assert(zsys_has_curve());
+    zsock_t *zap = zsock_new_rep("inproc://zeromq.zap.01");
+    ck_assert_ptr_nonnull(zap);
+    zsock_set_rcvtimeo(zap, 5000);
+    zcert_t *server_cert = zcert_new();
+    zcert_t *client_cert = zcert_new();
+    zsock_t *router = zsock_new(ZMQ_ROUTER);
+    zsock_t *dealer = zsock_new(ZMQ_DEALER);
+    zcert_apply(server_cert, router);
+    zsock_set_curve_server(router, 1);
+    zsock_set_rcvtimeo(router, 5000);
+    int port = zsock_bind(router, "tcp://127.0.0.1:*");
+    ck_assert_int_gt(port, 0);
+    zcert_apply(client_cert, dealer);
+    zsock_set_curve_serverkey(dealer, zcert_public_txt(server_cert));
+    ck_assert_int_eq(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
+    MSG_T *msg = s_make(0);
+    ck_assert_int_eq(MSG_send(msg, dealer), 0);
+    s_zap_admit(zap);
+    char err[256] = "";
+    MSG_T *got = MSG_recv(router, err, sizeof(err));
+    ck_assert_msg(got != NULL, "%s", err);
+    ck_assert_ptr_nonnull(MSG_peer_key(got));
+    ck_assert_str_eq(MSG_peer_key(got), zcert_public_txt(client_cert));
+    MSG_destroy(&got);
+    MSG_destroy(&msg);
+    zsock_destroy(&dealer);
+    zsock_destroy(&router);
+    zcert_destroy(&client_cert);
+    zcert_destroy(&server_cert);
+    zsock_destroy(&zap);
+}
+END_TEST
+
 //  Real sockets: a DEALER talks to a ROUTER over inproc; the reply finds its way back.
 START_TEST(test_send_recv)
 {
@@ -735,6 +800,7 @@ def source(p):
           "    tcase_add_loop_test(tc, test_send_recv, 0, S_MESSAGES);",
           "    tcase_add_test(tc, test_garbage);", "    tcase_add_test(tc, test_oversize_frame);",
           "    tcase_add_test(tc, test_routing_and_peer_key);",
+          "    tcase_add_test(tc, test_curve_peer_key);",
           "    tcase_add_test(tc, test_setter_limits);"]
     if n_limits:
         o.append("    tcase_add_loop_test(tc, test_wire_limits, 0, S_LIMITS);")
