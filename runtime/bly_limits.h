@@ -56,6 +56,64 @@
    A decoded list allocates count x this, with count capped by the schema's
    max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
 #define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
+/* ---- Model files (GGUF) ------------------------------------------------ */
+
+/* Tensors in one GGUF file. Qwen3-8B has 399, a 64-layer model with
+   separate experts a few thousand; each costs ~100 bytes of index. */
+#define BLY_GGUF_TENSORS_MAX 65536
+
+/* Metadata key/value pairs in one file (real models carry 20..60). Each
+   costs ~64 bytes of index. */
+#define BLY_GGUF_KV_MAX 4096
+
+/* Key and tensor names, bytes (ggml itself caps tensor names at 63). */
+#define BLY_GGUF_NAME_MAX 256
+
+/* One metadata string, bytes (chat templates run to ~10 KiB; tokens are
+   short). Strings stay in the map; this only bounds what we trust. */
+#define BLY_GGUF_STRING_MAX (1u << 20)
+
+/* Elements in one metadata array: Qwen3's vocabulary is 151,936 tokens and
+   151,387 merges; string arrays cost 8 bytes of offset index per element. */
+#define BLY_GGUF_ARRAY_MAX (1u << 24)
+
+/* Nesting of arrays inside arrays (the format allows it; no model uses it). */
+#define BLY_GGUF_ARRAY_DEPTH_MAX 4
+
+/* Largest value of one tensor dimension (2^40 elements: far past any model). */
+#define BLY_GGUF_DIM_VALUE_MAX (1ull << 40)
+
+/* general.alignment: a power of two up to this many bytes (default 32). */
+#define BLY_GGUF_ALIGNMENT_MAX 65536u
+
+/* ---- Tokenizer ---------------------------------------------------------- */
+
+/* Vocabulary entries (Qwen3 151,936; the largest common vocabularies are
+   262,144). Costs ~40 bytes per token plus its text, twice (raw, decoded). */
+#define BLY_TOKENIZER_VOCAB_MAX (1u << 20)
+
+/* BPE merges (Qwen3 151,387). Costs 16 bytes per merge in the pair table. */
+#define BLY_TOKENIZER_MERGES_MAX (1u << 21)
+
+/* Bytes of one token's text (Qwen3's longest is 256). */
+#define BLY_TOKEN_TEXT_MAX 1024
+
+/* Bytes of text one encode call accepts (a 32k-token context is ~130 KiB).
+   Work buffers grow with the longest pre-tokenizer piece, up to ~40 bytes
+   per input byte, so 1 MiB of one letter costs ~40 MiB while encoding. */
+#define BLY_TOKENIZER_TEXT_MAX (1u << 20)
+
+/* Messages in one chat prompt rendered by the ChatML template. */
+#define BLY_CHAT_MESSAGES_MAX 256
+
+/* ---- Model shapes written by blyan mkmodel ------------------------------ */
+
+/* Largest shapes mkmodel writes: past Qwen3-235B's widths, so any real
+   shape fits; a row buffer of BLY_MKMODEL_WIDTH_MAX floats is 1 MiB. */
+#define BLY_MKMODEL_LAYERS_MAX 256
+#define BLY_MKMODEL_WIDTH_MAX (1u << 18)
+#define BLY_MKMODEL_HEADS_MAX 1024
+#define BLY_MKMODEL_HEAD_DIM_MAX 1024
 
 /* ---- Strings ------------------------------------------------------------ */
 

@@ -72,6 +72,11 @@ typedef struct bly_gguf_t bly_gguf_t;
 //  one-line reason (naming the field, tensor or key) into `error`.
 BLY_MUST_USE bly_gguf_t *bly_gguf_open(const char *path, char *error, size_t error_size);
 
+//  Parse a GGUF image held in memory (fuzzing, tests). The buffer is
+//  borrowed: it must outlive the reader. Same checks as bly_gguf_open.
+BLY_MUST_USE bly_gguf_t *bly_gguf_open_memory(const void *data, size_t size, char *error,
+                                              size_t error_size);
+
 //  Unmap and free. Harmless on NULL *self_p.
 void bly_gguf_destroy(bly_gguf_t **self_p);
 
@@ -80,6 +85,8 @@ uint32_t bly_gguf_version(const bly_gguf_t *self);
 uint64_t bly_gguf_tensor_count(const bly_gguf_t *self);
 uint64_t bly_gguf_kv_count(const bly_gguf_t *self);
 uint64_t bly_gguf_alignment(const bly_gguf_t *self);
+//  File offset where the data section (the first tensor's data) starts.
+uint64_t bly_gguf_data_offset(const bly_gguf_t *self);
 
 //  Tensor by index or by name (NULL when absent).
 const bly_gguf_tensor_t *bly_gguf_tensor_at(const bly_gguf_t *self, uint64_t index);
@@ -89,6 +96,10 @@ const bly_gguf_tensor_t *bly_gguf_tensor_find(const bly_gguf_t *self, const char
 int64_t bly_gguf_find_key(const bly_gguf_t *self, const char *key);
 const char *bly_gguf_key_at(const bly_gguf_t *self, int64_t index);
 bly_gguf_value_type_t bly_gguf_value_type(const bly_gguf_t *self, int64_t index);
+//  The value of pair `index` exactly as serialized in the file (after its
+//  type field), for copying metadata into another file. 0 or -1.
+BLY_MUST_USE int bly_gguf_kv_raw(const bly_gguf_t *self, int64_t index, const void **data,
+                                 size_t *size);
 
 //  Typed getters. Each returns 0 and sets *value when the key exists with a
 //  compatible type (any integer type that fits for the integer getters,
@@ -109,6 +120,10 @@ BLY_MUST_USE int bly_gguf_array_str(const bly_gguf_t *self, const char *key, uin
                                     const char **value, size_t *size);
 //  Raw data of a numeric array (little-endian elements, into the map).
 BLY_MUST_USE int bly_gguf_array_data(const bly_gguf_t *self, const char *key, const void **data);
+
+//  Bytes of one fixed-size metadata value (uint8 .. float64); 0 for
+//  string, array and unknown types.
+size_t bly_gguf_value_size(bly_gguf_value_type_t type);
 
 //  Bytes per block and elements per block of a tensor type; 0 for types
 //  this build does not support.
