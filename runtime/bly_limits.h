@@ -180,5 +180,42 @@ _Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit"
 _Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
 _Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
 _Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
+/* ---- Model engine ------------------------------------------------------ */
+
+/* Threads of one CPU kernel pool (the caller included). */
+#define BLY_THREADS_MAX 64
+
+/* Transformer blocks in one model (Qwen3 and Llama go to 94). */
+#define BLY_MODEL_LAYERS_MAX 256
+
+/* Model width, feed-forward width, heads, head size and vocabulary: sized
+   for the largest Qwen3/Llama models; a file beyond them is refused before
+   any buffer is sized from it. */
+#define BLY_MODEL_EMBD_MAX 16384
+#define BLY_MODEL_FF_MAX 65536
+#define BLY_MODEL_HEADS_MAX 256
+#define BLY_MODEL_HEAD_DIM_MAX 512
+#define BLY_MODEL_VOCAB_MAX (1u << 20)
+
+/* KV positions of one context. The cache costs 2 * layers * positions *
+   kv_heads * head_dim * 4 bytes: 0.6B shape (28 layers, 8 x 128) = 224 KiB
+   per position, 4096 positions = 896 MiB. */
+#define BLY_MODEL_CTX_MAX 32768
+
+/* Bytes of KV cache one context may allocate (the budget checked at init). */
+#define BLY_MODEL_KV_BYTES_MAX (8ull << 30)
+
+/* Tokens in one prefill batch: activation buffers are sized for it
+   (0.6B shape: about 90 KiB per token, 512 tokens = 45 MiB). */
+#define BLY_MODEL_BATCH_MAX 512
+
+/* Sampling: stop strings per request and bytes per stop string. */
+#define BLY_SAMPLER_STOPS_MAX 8
+#define BLY_SAMPLER_STOP_LEN_MAX 64
+
+/* Tokens one `blyan generate` may predict. */
+#define BLY_GENERATE_PREDICT_MAX 8192
+
+_Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
 
 #endif
