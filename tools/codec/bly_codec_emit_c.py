@@ -326,7 +326,9 @@ def lifecycle(n):
         elif f.is_array:
             o.append("    %s_%s_clear(self);" % (M, f.name))
             o.append("    free(self->%s);" % f.name)
-    o += ["    (void) self;", "}", "",
+    if o[-1] == "{":
+        o.append("    (void) self;")
+    o += ["}", "",
           "void", "%s_destroy(%s **self_p)" % (M, T), "{", "    bly_assert(self_p);",
           "    %s *self = *self_p;" % T, "    if (!self)", "        return;",
           "    s_free_fields(self);", "    zframe_destroy(&self->routing_id);",
@@ -565,12 +567,13 @@ def message_codec(n, m):
             o += ["    if (!signing)", "        s_put_field_%s(self, w);" % f.name]
         else:
             o.append("    s_put_field_%s(self, w);" % f.name)
-    o += ["    (void) self;", "}", ""]
+    unused = [] if fields else ["    (void) self;"]
+    o += unused + ["}", ""]
     o += ["static int", "s_get_%s(%s *self, bly_codec_reader_t *r)" % (m.name, T), "{"]
     for f in fields:
         o += ["    if (s_get_field_%s(self, r, \"%s.%s\"))" % (f.name, m.name, f.name),
               "        return -1;"]
-    o += ["    (void) self;", "    (void) r;", "    return 0;", "}", ""]
+    o += unused + (["    (void) r;"] if not fields else []) + ["    return 0;", "}", ""]
     return o
 
 
