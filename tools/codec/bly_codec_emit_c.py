@@ -194,6 +194,8 @@ def header(p):
           "//  refused. Returns 0, or -1 with a reason in `err` (may be NULL).",
           "BLY_MUST_USE int %s_decode(const uint8_t *buf, size_t size, %s **msg_p, char *err,"
           % (M, T), "                                 size_t err_size);", "",
+          "//  A deep copy (fields, routing id, peer key), or NULL when out of memory.",
+          "%s *%s_dup(const %s *self);" % (T, M, T), "",
           "//  Send on any socket; on a ROUTER the routing id frame goes first (it must be",
           "//  set). The message stays the caller's. Returns 0 or -1.",
           "BLY_MUST_USE int %s_send(const %s *self, zsock_t *output);" % (M, T), "",
@@ -640,6 +642,16 @@ def encode_decode(n):
 def transport(n):
     M, T = n.msg, n.msg_t
     return [
+        "%s *" % T, "%s_dup(const %s *self)" % (M, T), "{", "    bly_assert(self);",
+        "    //  Through the wire form: one code path, and every copy is a valid message.",
+        "    uint8_t *buf = NULL;", "    size_t size = 0;",
+        "    if (%s_encode(self, &buf, &size))" % M, "        return NULL;",
+        "    %s *copy = NULL;" % T,
+        "    int rc = %s_decode(buf, size, &copy, NULL, 0);" % M, "    free(buf);",
+        "    if (rc)", "        return NULL;",
+        "    %s_set_routing_id(copy, self->routing_id);" % M,
+        "    memcpy(copy->peer_key, self->peer_key, sizeof(copy->peer_key));",
+        "    return copy;", "}", "",
         "int", "%s_send(const %s *self, zsock_t *output)" % (M, T), "{",
         "    bly_assert(self);", "    bly_assert(output);",
         "    if (zsock_type(output) == ZMQ_ROUTER && !self->routing_id)", "        return -1;",

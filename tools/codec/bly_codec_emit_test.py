@@ -454,6 +454,12 @@ START_TEST(test_round_trip)
     ck_assert_str_eq(MSG_id_name(s_ids[_i]), s_names[_i]);
     ck_assert_ptr_null(MSG_peer_key(copy));
     MSG_print(copy);
+    MSG_set_peer_key(copy, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    MSG_T *dup = MSG_dup(copy);
+    ck_assert_ptr_nonnull(dup);
+    s_check(_i, dup);
+    ck_assert_str_eq(MSG_peer_key(dup), MSG_peer_key(copy));
+    MSG_destroy(&dup);
     MSG_destroy(&copy);
     MSG_destroy(&msg);
     ck_assert_ptr_null(msg);
