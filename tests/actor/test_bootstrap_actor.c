@@ -149,8 +149,17 @@ START_TEST(test_register_and_peers)
     bly_identity_t *node = bly_identity_new_random();
     zsock_t *sock = s_client(&f, node);
     ck_assert_uint_eq(s_peer_count(sock), 0);
+    //  Changed after signing: refused, nothing registered.
     bly_bootstrap_msg_t *msg = s_register_msg(node);
+    ck_assert_int_eq(bly_bootstrap_msg_set_name(msg, "forged"), 0);
     bly_bootstrap_msg_t *reply = s_exchange(sock, msg);
+    ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_ERROR);
+    ck_assert_uint_eq(bly_bootstrap_msg_code(reply), BLY_BOOTSTRAP_ERROR_BAD_SIGNATURE);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&msg);
+    ck_assert_uint_eq(s_peer_count(sock), 0);
+    msg = s_register_msg(node);
+    reply = s_exchange(sock, msg);
     ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_REGISTER_OK);
     ck_assert_uint_eq(bly_bootstrap_msg_heartbeat_ms(reply), 100);
     bly_bootstrap_msg_destroy(&reply);

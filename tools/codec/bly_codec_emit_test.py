@@ -321,13 +321,16 @@ def signed_tests(n):
           "        if (%s_decode(buf, size, &copy, NULL, 0) == 0) {" % M,
           "            ck_assert(!%s_verify(copy));" % M, "            %s_destroy(&copy);" % M,
           "        }", "        buf[i] ^= 0x01;", "    }", "    free(buf);",
-          "    //  The signing bytes start with the domain string of this message.",
-          "    ck_assert_int_eq(%s_signing_bytes(msg, &buf, &size), 0);" % M,
-          "    char domain[64];",
-          "    snprintf(domain, sizeof(domain), \"blyan/%s/v%d/%%s\", s_names[index]);"
-          % (p.name, p.version),
-          "    ck_assert_uint_gt(size, strlen(domain) + 1);",
-          "    ck_assert(memcmp(buf + 1, domain, strlen(domain)) == 0);", "    free(buf);",
+          "    //  The signing bytes of the test values equal the committed vector.",
+          "    %s *plain = s_make(index);" % n.msg_t,
+          "    ck_assert_int_eq(%s_signing_bytes(plain, &buf, &size), 0);" % M,
+          "    char name[96];",
+          "    snprintf(name, sizeof(name), \"%s.signing\", s_names[index]);",
+          "    size_t golden_size = 0;",
+          "    uint8_t *golden = s_load_vector(name, &golden_size);",
+          "    ck_assert_msg(golden_size == size && memcmp(golden, buf, size) == 0,",
+          "                  \"signing bytes of %s differ from schemas/vectors\", name);",
+          "    free(golden);", "    free(buf);", "    %s_destroy(&plain);" % M,
           "    //  A key of all zeros (small order) never verifies.",
           "    uint8_t zero[32] = {0};", "    ck_assert_int_eq(s_set_signer(msg, zero), 0);",
           "    ck_assert(!%s_verify(msg));" % M, "    %s_destroy(&msg);" % M, "}", "END_TEST", ""]
@@ -451,6 +454,12 @@ START_TEST(test_round_trip)
     ck_assert_str_eq(MSG_id_name(s_ids[_i]), s_names[_i]);
     ck_assert_ptr_null(MSG_peer_key(copy));
     MSG_print(copy);
+    MSG_set_peer_key(copy, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    MSG_T *dup = MSG_dup(copy);
+    ck_assert_ptr_nonnull(dup);
+    s_check(_i, dup);
+    ck_assert_str_eq(MSG_peer_key(dup), MSG_peer_key(copy));
+    MSG_destroy(&dup);
     MSG_destroy(&copy);
     MSG_destroy(&msg);
     ck_assert_ptr_null(msg);

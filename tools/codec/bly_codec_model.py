@@ -376,3 +376,17 @@ def pack_record(rec, values):
 def encode_test_message(p, m):
     out = pack_array(len(m.fields) + 2) + pack_uint(p.version) + pack_uint(m.id)
     return out + b"".join(pack_value(f, f.test) for f in m.fields)
+
+
+def signing_domain(p, m):
+    return "blyan/%s/v%d/%s" % (p.name, p.version, m.name)
+
+
+def signing_test_message(p, m):
+    """The signing bytes of a signed message's test values: the domain string, then the
+    message without its signature field (which is last)."""
+    assert m.signed_by
+    fields = m.fields[:-1]
+    out = pack_str(signing_domain(p, m)) + pack_array(len(fields) + 2)
+    out += pack_uint(p.version) + pack_uint(m.id)
+    return out + b"".join(pack_value(f, f.test) for f in fields)

@@ -64,6 +64,25 @@ wait_count 2
 "$BLYAN" testnet restart --dir "$DIR" node2 || fail "restart"
 wait_count 3
 
+# A restarted bootstrap forgets everyone; the members notice and register again.
+"$BLYAN" testnet restart --dir "$DIR" bootstrap || fail "restart bootstrap"
+wait_count 3
+
+# keygen: a new 0600 key file and its node id; never overwrites.
+ID=$("$BLYAN" keygen --out "$DIR/extra.key") || fail "keygen"
+[ "${#ID}" = 64 ] || fail "keygen printed '$ID'"
+[ "$(stat -c %a "$DIR/extra.key")" = 600 ] || fail "key file mode"
+"$BLYAN" keygen --out "$DIR/extra.key" 2>/dev/null && fail "keygen overwrote a key"
+
+# status error paths: no answer (exit 1), a key that is no node id (1), bad usage (2).
+rc=0; "$BLYAN" status --endpoint tcp://127.0.0.1:1 --server-key "$KEY" --timeout-ms 200 \
+  2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "status without a bootstrap exited $rc"
+rc=0; "$BLYAN" status --endpoint "tcp://127.0.0.1:$BASE" --server-key abcd 2>/dev/null || rc=$?
+[ "$rc" = 1 ] || fail "status with a bad key exited $rc"
+rc=0; "$BLYAN" status --json 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "status without an endpoint exited $rc"
+
 "$BLYAN" testnet stop --dir "$DIR" || fail "stop"
 if pgrep -f "$DIR" >/dev/null; then pgrep -af "$DIR"; fail "processes left behind"; fi
 ls "$DIR"/*/node.pid >/dev/null 2>&1 && fail "pid files left behind"
