@@ -650,6 +650,18 @@ START_TEST(test_oversize_frame)
     //  A header announcing a huge array in a short buffer is refused before allocating.
     static const uint8_t huge[] = {0xdd, 0xff, 0xff, 0xff, 0xff, VERSION, 1};
     s_expect_fail(huge, sizeof(huge), "array");
+    //  Deep nesting: the reader follows the schema, never the input, so it stops at once.
+    static uint8_t deep[100000];
+    memset(deep, 0x91, sizeof(deep));
+    s_expect_fail(deep, sizeof(deep), "array of 1 elements");
+    //  A string or bin header announcing 4 GiB in a short buffer.
+    for (int index = 0; index < S_MESSAGES; index++) {
+        uint8_t lying[16] = {(uint8_t) (0x90 | 3), VERSION, (uint8_t) s_ids[index], 0xdb, 0xff,
+                             0xff, 0xff, 0xff, 'x'};
+        s_expect_fail(lying, 9, NULL);
+        lying[3] = 0xc6;
+        s_expect_fail(lying, 9, NULL);
+    }
 }
 END_TEST
 
