@@ -5,7 +5,6 @@ The module holds the schema as data and a small codec over the `msgpack` package
 """
 
 
-
 def _spec(f):
     d = {"type": f.type}
     for a in ("max", "size", "max_count"):
