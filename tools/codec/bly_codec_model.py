@@ -11,8 +11,6 @@ import xml.etree.ElementTree as ET
 SCALARS = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF, "u64": 0xFFFFFFFFFFFFFFFF}
 TYPES = set(SCALARS) | {"i64", "bool", "string", "bytes", "strings", "u32s", "u64s", "list"}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-# Must match BLY_CODEC_DEPTH_MAX in runtime/bly_limits.h: message array, list, struct, strings.
-DEPTH_MAX = 4
 # A single field limit above this is refused (must stay below BLY_FRAME_SIZE_MAX).
 LIMIT_MAX = 64 * 1024 * 1024 - 1024
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double",
