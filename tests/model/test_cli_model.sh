@@ -19,6 +19,10 @@ check "json" '{"ids":[9707,1879,0],"pieces":["Hello"," world","!"]}' \
   "$("$blyan" tokenize --model "$model" --text "Hello world!" --json)"
 check "json escapes" '{"ids":[151644,698,1],"pieces":["<|im_start|>","\"\n","\""]}' \
   "$("$blyan" tokenize --model "$model" --text $'<|im_start|>"\n"' --special --json)"
+# Each invalid byte becomes U+FFFD (as in llama.cpp).
+check "invalid bytes" \
+  "$("$blyan" tokenize --model "$model" --text $'\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd')" \
+  "$("$blyan" tokenize --model "$model" --text $'\xff\xfe\x80\xc3')"
 check "empty" "" "$("$blyan" tokenize --model "$model" --text "")"
 "$blyan" tokenize --model "$model" >/dev/null 2>&1; check "missing --text" 2 $?
 "$blyan" tokenize --model /nonexistent.gguf --text x >/dev/null 2>&1; check "missing model" 2 $?

@@ -265,6 +265,12 @@ START_TEST(test_invalid_utf8)
         ck_assert_uint_eq(n, n_expected);
         ck_assert_int_eq(memcmp(ids, expected, n * sizeof(int32_t)), 0);
     }
+    //  Overlong forms are decoded as llama.cpp does: C0 B0 is '0'.
+    int32_t zero;
+    ck_assert_int_eq(bly_tokenizer_encode(s_tok, "\xC0\xB0", 2, 0, ids, 16, &n), 0);
+    ck_assert_int_eq(bly_tokenizer_encode(s_tok, "0", 1, 0, &zero, 1, &n_expected), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ids[0], zero);
     //  A truncated sequence in the middle: replacement, then the rest decoded normally.
     const char *mixed = "a\xE4\xBD" "b";
     ck_assert_int_eq(bly_tokenizer_encode(s_tok, mixed, 4, 0, ids, 16, &n), 0);
