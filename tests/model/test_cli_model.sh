@@ -2,6 +2,11 @@
 # blyan tokenize and blyan mkmodel from the command line: output formats, exit codes.
 set -uo pipefail
 blyan="$BLY_BUILD_DIR/blyan"
+if [ -n "${BLY_VALGRIND:-}" ]; then   # meson test --setup=valgrind: check blyan itself
+  valgrind_blyan() { valgrind -q --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite "$BLY_BUILD_DIR/blyan" "$@"; }
+  blyan=valgrind_blyan
+fi
 model="$BLY_SHARED_DIR/testdata/models/qwen3-tiny-f32.gguf"
 dir=$(mktemp -d /tmp/bly_cli_model_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
