@@ -14,6 +14,7 @@
 #include <string.h>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define S_X86 1
 #else
@@ -27,8 +28,11 @@ s_detect(void)
 {
 #if S_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-        && __builtin_cpu_supports("f16c"))
+    //  clang 14 does not know "f16c" in __builtin_cpu_supports: ask CPUID
+    //  (leaf 1, ECX bit 29) directly.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         return BLY_KERN_AVX2;
 #endif
     return BLY_KERN_PORTABLE;

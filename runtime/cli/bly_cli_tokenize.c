@@ -88,15 +88,16 @@ bly_cli_tokenize(int argc, char **argv)
     }
     size_t size = strlen(text), n = 0;
     unsigned flags = bly_cli_flag(argc, argv, "--special") ? BLY_TOKENIZE_SPECIAL : 0;
-    //  Never more ids than bytes, plus BOS and EOS.
-    int32_t *ids = malloc((size + 2) * sizeof(int32_t));
-    int rc = ids ? bly_tokenizer_encode(tok, text, size, flags, ids, size + 2, &n) : -3;
+    //  At most one id per byte, three for an invalid byte (it becomes U+FFFD), and BOS, EOS.
+    size_t max = size <= BLY_TOKENIZER_TEXT_MAX ? 3 * size + 2 : 0;
+    int32_t *ids = malloc((max ? max : 1) * sizeof(int32_t));
+    int rc = ids ? bly_tokenizer_encode(tok, text, size, flags, ids, max, &n) : -3;
     if (rc == 0)
         s_print(tok, ids, n, bly_cli_flag(argc, argv, "--json"));
     else if (rc == -1)
         fprintf(stderr, "blyan tokenize: the text is over %u bytes\n", BLY_TOKENIZER_TEXT_MAX);
     else
-        fprintf(stderr, "blyan tokenize: out of memory\n");
+        fprintf(stderr, "blyan tokenize: %s\n", rc == -2 ? "too many ids" : "out of memory");
     free(ids);
     bly_tokenizer_destroy(&tok);
     return rc == 0 ? 0 : rc == -1 ? 2 : 1;

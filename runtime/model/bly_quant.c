@@ -31,16 +31,16 @@ bly_quantize_row_q8_0(const float *x, bly_block_q8_0_t *out, size_t n)
 {
     bly_assert(x || n == 0);
     bly_assert(out || n == 0);
-    bly_assert(n % BLY_Q8_0_BLOCK == 0);
-    for (size_t b = 0; b < n / BLY_Q8_0_BLOCK; b++) {
-        const float *block = x + b * BLY_Q8_0_BLOCK;
+    bly_assert(n % BLY_QK8_0 == 0);
+    for (size_t b = 0; b < n / BLY_QK8_0; b++) {
+        const float *block = x + b * BLY_QK8_0;
         float amax = 0.0f;
-        for (int i = 0; i < BLY_Q8_0_BLOCK; i++)
+        for (int i = 0; i < BLY_QK8_0; i++)
             amax = fmaxf(amax, fabsf(block[i]));
         float d = amax / 127.0f;
         float id = d != 0.0f ? 1.0f / d : 0.0f;
         out[b].d = bly_fp32_to_fp16(d);
-        for (int i = 0; i < BLY_Q8_0_BLOCK; i++)
+        for (int i = 0; i < BLY_QK8_0; i++)
             out[b].qs[i] = (int8_t) roundf(block[i] * id);
     }
 }

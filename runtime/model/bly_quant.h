@@ -9,15 +9,13 @@
 #ifndef BLY_QUANT_H_INCLUDED
 #define BLY_QUANT_H_INCLUDED
 
-//  The Q8_0 block type and the scalar F16/BF16 conversions (round to
-//  nearest even; overflow gives infinity, NaN stays NaN) are the engine's,
-//  from the reference kernels.
-#include "bly_ref.h"
-
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLY_Q8_0_BLOCK BLY_QK8_0
+#include "bly_ref.h"
+
+//  Block types and the scalar F16/BF16 conversions come from the reference
+//  kernels, so writer and engine agree bit for bit.
 
 //  Rows of n values. For Q8_0, n must be a multiple of 32 and `out`
 //  holds n / 32 blocks.

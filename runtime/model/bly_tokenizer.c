@@ -40,13 +40,45 @@ struct bly_tokenizer_t {
     uint32_t merge_count;       //  Merges stored.
     int32_t byte_token[256];    //  Token of each single byte.
     int16_t cp_byte[324];       //  Byte of each mapped code point, or -1.
+    uint16_t byte_cp[256];      //  Code point of each byte in the byte-level form.
     int32_t *specials;          //  Control, user-defined, unknown ids, longest first.
     uint32_t special_count;     //  Entries in specials.
     int32_t eog[S_EOG_MAX];     //  End-of-generation ids.
     uint32_t eog_count;         //  Entries in eog.
     int32_t bos_id, eos_id, pad_id;  //  -1 when none.
     bool add_bos, add_eos;      //  Added with BLY_TOKENIZE_ADD_SPECIAL.
+    uint32_t digits_max;        //  Digits per pre-tokenizer piece: 1 (qwen2) or 3 (llama3).
+    bool ignore_merges;         //  llama3: a piece that is a token is taken whole.
 };
+
+//  Pre-tokenizers: llama.cpp's names, and how their regexes differ. Both
+//  regexes are the Qwen2 one with \p{N} repeated 1 or up to 3 times.
+static const struct {
+    const char *name;           //  tokenizer.ggml.pre value.
+    uint32_t digits_max;        //  \p{N}{1,digits_max}.
+    bool ignore_merges;         //  Whole-token lookup before merging.
+} s_pre_tokenizers[] = {
+    {"qwen2", 1, false},
+    {"deepseek-r1-qwen", 1, false},
+    {"llama-bpe", 3, true},
+    {"llama3", 3, true},
+    {"llama-v3", 3, true},
+};
+
+#define S_PRE_NAMES "qwen2, deepseek-r1-qwen, llama-bpe, llama3, llama-v3"
+
+//  Index of a pre-tokenizer by name (NULL: qwen2), or -1.
+static int
+s_pre_find(const char *name, size_t size)
+{
+    if (!name)
+        return 0;
+    for (size_t i = 0; i < sizeof(s_pre_tokenizers) / sizeof(s_pre_tokenizers[0]); i++)
+        if (strlen(s_pre_tokenizers[i].name) == size &&
+            memcmp(s_pre_tokenizers[i].name, name, size) == 0)
+            return (int) i;
+    return -1;
+}
 
 static void
 s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
@@ -393,8 +425,9 @@ s_build_eog(bly_tokenizer_t *self)
 static int
 s_check_spec(const bly_tokenizer_spec_t *spec, char *error, size_t error_size)
 {
-    if (spec->pre && strcmp(spec->pre, "qwen2") != 0) {
-        s_error(error, error_size, "pre-tokenizer '%s' is not supported (only qwen2)", spec->pre);
+    if (s_pre_find(spec->pre, spec->pre ? strlen(spec->pre) : 0) < 0) {
+        s_error(error, error_size, "pre-tokenizer '%s' is not supported (%s)", spec->pre,
+                S_PRE_NAMES);
         return -1;
     }
     if (spec->token_count == 0 || spec->token_count > BLY_TOKENIZER_VOCAB_MAX) {
@@ -436,10 +469,15 @@ bly_tokenizer_new(const bly_tokenizer_spec_t *spec, char *error, size_t error_si
     self->pad_id = spec->pad_id;
     self->add_bos = spec->add_bos && spec->bos_id >= 0;
     self->add_eos = spec->add_eos && spec->eos_id >= 0;
+    int pre = s_pre_find(spec->pre, spec->pre ? strlen(spec->pre) : 0);
+    self->digits_max = s_pre_tokenizers[pre].digits_max;
+    self->ignore_merges = s_pre_tokenizers[pre].ignore_merges;
     for (int i = 0; i < 324; i++)
         self->cp_byte[i] = -1;
-    for (int b = 0; b < 256; b++)
-        self->cp_byte[s_byte_to_cp((uint8_t) b)] = (int16_t) b;
+    for (int b = 0; b < 256; b++) {
+        self->byte_cp[b] = (uint16_t) s_byte_to_cp((uint8_t) b);
+        self->cp_byte[self->byte_cp[b]] = (int16_t) b;
+    }
     if (s_load_tokens(self, spec, error, error_size) ||
         s_build_token_table(self, error, error_size) ||
         s_build_merges(self, spec, error, error_size) ||
@@ -500,6 +538,26 @@ s_gguf_str_equals(const bly_gguf_t *gguf, const char *key, const char *want, cha
     return 0;
 }
 
+//  tokenizer.ggml.pre: one of the supported names (a static string).
+static int
+s_gguf_pre(const bly_gguf_t *gguf, const char **pre, char *error, size_t error_size)
+{
+    const char *value;
+    size_t size;
+    if (bly_gguf_get_str(gguf, "tokenizer.ggml.pre", &value, &size)) {
+        s_error(error, error_size, "tokenizer.ggml.pre is missing");
+        return -1;
+    }
+    int index = s_pre_find(value, size);
+    if (index < 0) {
+        s_error(error, error_size, "tokenizer.ggml.pre is '%.*s'; supported: %s",
+                (int) (size > 64 ? 64 : size), value, S_PRE_NAMES);
+        return -1;
+    }
+    *pre = s_pre_tokenizers[index].name;
+    return 0;
+}
+
 static int32_t
 s_gguf_id(const bly_gguf_t *gguf, const char *key)
 {
@@ -537,13 +595,13 @@ bly_tokenizer_t *
 bly_tokenizer_new_gguf(const bly_gguf_t *gguf, char *error, size_t error_size)
 {
     bly_assert(gguf);
-    bly_tokenizer_spec_t spec = {.pre = "qwen2"};
+    bly_tokenizer_spec_t spec = {.pre = NULL};
     const char **tokens = NULL, **merges = NULL;
     size_t *token_sizes = NULL, *merge_sizes = NULL;
     const int32_t *types = NULL;
     bly_tokenizer_t *self = NULL;
     if (s_gguf_str_equals(gguf, "tokenizer.ggml.model", "gpt2", error, error_size) ||
-        s_gguf_str_equals(gguf, "tokenizer.ggml.pre", "qwen2", error, error_size) ||
+        s_gguf_pre(gguf, &spec.pre, error, error_size) ||
         s_gguf_strings(gguf, "tokenizer.ggml.tokens", true, &tokens, &token_sizes,
                        &spec.token_count, BLY_TOKENIZER_VOCAB_MAX, error, error_size) ||
         s_gguf_strings(gguf, "tokenizer.ggml.merges", false, &merges, &merge_sizes,
@@ -600,6 +658,7 @@ typedef struct {
     uint8_t *flags;             //  Their class bits.
     size_t cps_capacity;        //  Entries in cps and flags.
     char *bytes;                //  UTF-8 of the current piece.
+    char *level;                //  Its byte-level form (2 bytes per byte at most).
     s_symbol_t *symbols;        //  One per byte of the current piece.
     s_candidate_t *heap;        //  Candidate merges, a binary min-heap.
     size_t piece_capacity;      //  Bytes in bytes; symbols; heap holds 3x.
@@ -639,13 +698,16 @@ s_reserve_piece(s_work_t *work, size_t bytes)
     char *b = s_grow(work->bytes, capacity, 1);
     if (b)
         work->bytes = b;
+    char *l = s_grow(work->level, capacity, 2);
+    if (l)
+        work->level = l;
     s_symbol_t *s = s_grow(work->symbols, capacity, sizeof(s_symbol_t));
     if (s)
         work->symbols = s;
     s_candidate_t *h = s_grow(work->heap, capacity * 3, sizeof(s_candidate_t));
     if (h)
         work->heap = h;
-    if (!b || !s || !h) {
+    if (!b || !l || !s || !h) {
         work->out_of_memory = true;
         return -1;
     }
@@ -712,6 +774,17 @@ s_push_pair(const bly_tokenizer_t *self, s_work_t *work, int32_t left)
 static void
 s_bpe(const bly_tokenizer_t *self, s_work_t *work, const char *bytes, size_t size)
 {
+    if (self->ignore_merges && size > 1) {   //  llama3: a whole piece that is a token.
+        size_t level_size = 0;
+        for (size_t i = 0; i < size; i++)
+            level_size += bly_utf8_encode(self->byte_cp[(uint8_t) bytes[i]],
+                                          work->level + level_size);
+        int32_t id = bly_tokenizer_find(self, work->level, level_size);
+        if (id >= 0) {
+            s_emit(work, id);
+            return;
+        }
+    }
     s_symbol_t *sym = work->symbols;
     for (size_t i = 0; i < size; i++)
         sym[i] = (s_symbol_t) {self->byte_token[(uint8_t) bytes[i]], (int32_t) i - 1,
@@ -773,7 +846,7 @@ s_match_contraction(const uint32_t *cp, size_t n, size_t i)
 //  first alternative of the Qwen2 regex that matches, as a backtracking
 //  regex engine picks it.
 static size_t
-s_piece_length(const uint32_t *cp, const uint8_t *fl, size_t n, size_t i)
+s_piece_length(const uint32_t *cp, const uint8_t *fl, size_t n, size_t i, uint32_t digits_max)
 {
     const uint8_t L = BLY_UNICODE_LETTER, N = BLY_UNICODE_NUMBER, S = BLY_UNICODE_WHITESPACE;
     size_t m = s_match_contraction(cp, n, i);
@@ -788,9 +861,13 @@ s_piece_length(const uint32_t *cp, const uint8_t *fl, size_t n, size_t i)
             j++;
         return j - i;
     }
-    //  \p{N}
-    if (fl[i] & N)
-        return 1;
+    //  \p{N}{1,digits_max}
+    if (fl[i] & N) {
+        j = i + 1;
+        while (j < n && j - i < digits_max && (fl[j] & N))
+            j++;
+        return j - i;
+    }
     //   ?[^\s\p{L}\p{N}]+[\r\n]*
     j = cp[i] == ' ' ? i + 1 : i;
     if (j < n && !(fl[j] & (S | L | N))) {
@@ -839,7 +916,7 @@ s_encode_raw(const bly_tokenizer_t *self, s_work_t *work, const char *text, size
         work->flags[n++] = (uint8_t) bly_unicode_flags(cp);
     }
     for (size_t i = 0; i < n && !work->out_of_memory;) {
-        size_t length = s_piece_length(work->cps, work->flags, n, i);
+        size_t length = s_piece_length(work->cps, work->flags, n, i, self->digits_max);
         if (s_reserve_piece(work, length * 4))
             return;
         size_t bytes = 0;
@@ -916,6 +993,7 @@ s_work_free(s_work_t *work)
     free(work->fragments);
     free(work->heap);
     free(work->symbols);
+    free(work->level);
     free(work->bytes);
     free(work->flags);
     free(work->cps);

@@ -2,7 +2,9 @@
     bly_tokenizer - byte-level BPE (GPT-2 style) with the Qwen2 pre-tokenizer
 
     Built from a GGUF file's tokenizer.ggml.* metadata, or from plain arrays
-    (as parsed from a tokenizer.json). Encoding matches llama.cpp:
+    (as parsed from a tokenizer.json). Llama 3's pre-tokenizer ("llama-bpe")
+    is the same regex with \p{N}{1,3}, plus llama.cpp's ignore_merges.
+    Encoding matches llama.cpp:
       1. special tokens are split out first, longest first (control tokens
          only when asked; user-defined tokens such as <think> always);
       2. the rest is split by the Qwen2 pre-tokenizer regex
@@ -53,7 +55,9 @@ typedef struct {
     int32_t pad_id;                    //  -1 when none.
     bool add_bos;                      //  Prepend BOS when special tokens are added.
     bool add_eos;                      //  Append EOS likewise.
-    const char *pre;                   //  Pre-tokenizer name; only "qwen2" (NULL = qwen2).
+    const char *pre;                   //  Pre-tokenizer (NULL = qwen2): qwen2, deepseek-r1-qwen,
+                                       //  or llama-bpe, llama3, llama-v3 (digits in threes,
+                                       //  whole-token pieces taken before merging).
 } bly_tokenizer_spec_t;
 
 typedef struct bly_tokenizer_t bly_tokenizer_t;
@@ -62,8 +66,8 @@ typedef struct bly_tokenizer_t bly_tokenizer_t;
 BLY_MUST_USE bly_tokenizer_t *bly_tokenizer_new(const bly_tokenizer_spec_t *spec, char *error,
                                                 size_t error_size);
 
-//  Build from a GGUF file's tokenizer.ggml.* keys (model "gpt2", pre
-//  "qwen2"). NULL on missing or bad metadata, with the reason.
+//  Build from a GGUF file's tokenizer.ggml.* keys (model "gpt2", pre one
+//  of the names above). NULL on missing or bad metadata, with the reason.
 BLY_MUST_USE bly_tokenizer_t *bly_tokenizer_new_gguf(const bly_gguf_t *gguf, char *error,
                                                      size_t error_size);
 

@@ -2,6 +2,11 @@
 # blyan tokenize and blyan mkmodel from the command line: output formats, exit codes.
 set -uo pipefail
 blyan="$BLY_BUILD_DIR/blyan"
+if [ -n "${BLY_VALGRIND:-}" ]; then   # meson test --setup=valgrind: check blyan itself
+  valgrind_blyan() { valgrind -q --error-exitcode=99 --leak-check=full \
+    --errors-for-leak-kinds=definite "$BLY_BUILD_DIR/blyan" "$@"; }
+  blyan=valgrind_blyan
+fi
 model="$BLY_SHARED_DIR/testdata/models/qwen3-tiny-f32.gguf"
 dir=$(mktemp -d /tmp/bly_cli_model_XXXXXX)
 trap 'rm -rf "$dir"' EXIT
@@ -19,6 +24,10 @@ check "json" '{"ids":[9707,1879,0],"pieces":["Hello"," world","!"]}' \
   "$("$blyan" tokenize --model "$model" --text "Hello world!" --json)"
 check "json escapes" '{"ids":[151644,698,1],"pieces":["<|im_start|>","\"\n","\""]}' \
   "$("$blyan" tokenize --model "$model" --text $'<|im_start|>"\n"' --special --json)"
+# Each invalid byte becomes U+FFFD (as in llama.cpp).
+check "invalid bytes" \
+  "$("$blyan" tokenize --model "$model" --text $'\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd')" \
+  "$("$blyan" tokenize --model "$model" --text $'\xff\xfe\x80\xc3')"
 check "empty" "" "$("$blyan" tokenize --model "$model" --text "")"
 "$blyan" tokenize --model "$model" >/dev/null 2>&1; check "missing --text" 2 $?
 "$blyan" tokenize --model /nonexistent.gguf --text x >/dev/null 2>&1; check "missing model" 2 $?

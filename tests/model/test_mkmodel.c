@@ -340,9 +340,20 @@ START_TEST(test_bad_options)
     ck_assert_int_eq(bly_mkmodel_shape("qwen3-0.6b", &o), 0);
     ck_assert_uint_eq(o.layers, 28);
     ck_assert_uint_eq(o.head_dim, 128);
+    //  Qwen3-0.6B in Q8_0, counted by hand: 595,984,384 matrix weights in 34-byte
+    //  blocks of 32, plus 28 * 2304 + 1024 F32 norm weights.
+    o.type = BLY_TYPE_Q8_0;
+    ck_assert_uint_eq(bly_mkmodel_weight_bytes(&o, 151936), 595984384ull / 32 * 34 +
+                                                               (28ull * 2304 + 1024) * 4);
     ck_assert_int_eq(bly_mkmodel_shape("qwen3-8b", &o), 0);
     ck_assert(o.untied);
     ck_assert_uint_eq(o.ff, 12288);
+    //  Qwen3-8B: 36 layers of 4096x(4096 + 1024 + 1024) + 4096x4096 + 3 * 4096x12288,
+    //  and separate embedding and output matrices of 151936 x 4096.
+    uint64_t layer = 4096ull * 6144 + 4096ull * 4096 + 3ull * 4096 * 12288;
+    uint64_t matrices = 36 * layer + 2ull * 151936 * 4096;
+    ck_assert_uint_eq(bly_mkmodel_weight_bytes(&o, 151936), matrices / 32 * 34 +
+                                                               (36ull * (2 * 4096 + 256) + 4096) * 4);
 }
 END_TEST
 

@@ -265,6 +265,12 @@ START_TEST(test_invalid_utf8)
         ck_assert_uint_eq(n, n_expected);
         ck_assert_int_eq(memcmp(ids, expected, n * sizeof(int32_t)), 0);
     }
+    //  Overlong forms are decoded as llama.cpp does: C0 B0 is '0'.
+    int32_t zero;
+    ck_assert_int_eq(bly_tokenizer_encode(s_tok, "\xC0\xB0", 2, 0, ids, 16, &n), 0);
+    ck_assert_int_eq(bly_tokenizer_encode(s_tok, "0", 1, 0, &zero, 1, &n_expected), 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(ids[0], zero);
     //  A truncated sequence in the middle: replacement, then the rest decoded normally.
     const char *mixed = "a\xE4\xBD" "b";
     ck_assert_int_eq(bly_tokenizer_encode(s_tok, mixed, 4, 0, ids, 16, &n), 0);
@@ -458,6 +464,41 @@ START_TEST(test_from_arrays)
 }
 END_TEST
 
+//  Llama 3's pre-tokenizer: digits in threes, and a piece that is a token
+//  is taken whole even when no merges lead to it.
+START_TEST(test_llama3_pre)
+{
+    s_vocab_t vocab;
+    s_byte_vocab(&vocab);
+    s_vocab_add(&vocab, "abc", BLY_TOKEN_NORMAL);   //  256: no merge makes it.
+    s_vocab_add(&vocab, "12", BLY_TOKEN_NORMAL);    //  257
+    const char *merges[] = {"1 2"};
+    size_t merge_sizes[] = {3};
+    bly_tokenizer_spec_t spec = {
+        .token_count = vocab.count, .tokens = vocab.tokens, .token_sizes = vocab.sizes,
+        .token_types = vocab.types, .merge_count = 1, .merges = merges,
+        .merge_sizes = merge_sizes, .bos_id = -1, .eos_id = -1, .pad_id = -1,
+        .pre = "llama-bpe"};
+    char error[256] = "";
+    bly_tokenizer_t *llama = bly_tokenizer_new(&spec, error, sizeof(error));
+    ck_assert_msg(llama, "%s", error);
+    spec.pre = "qwen2";
+    bly_tokenizer_t *qwen = bly_tokenizer_new(&spec, error, sizeof(error));
+    ck_assert_msg(qwen, "%s", error);
+    int32_t digits_llama[] = {257, '3', 257, '4', '5'};
+    //  "1231245" splits as 123 | 124 | 5 under llama3: 12 3, 12 4, 5.
+    s_check_encode(llama, "1231245", 7, 0, digits_llama, 5, "llama digits");
+    int32_t digits_qwen[] = {'1', '2', '3', '1', '2', '4', '5'};
+    s_check_encode(qwen, "1231245", 7, 0, digits_qwen, 7, "qwen digits");
+    int32_t abc_llama[] = {256};
+    s_check_encode(llama, "abc", 3, 0, abc_llama, 1, "llama whole piece");
+    int32_t abc_qwen[] = {'a', 'b', 'c'};
+    s_check_encode(qwen, "abc", 3, 0, abc_qwen, 3, "qwen merges only");
+    bly_tokenizer_destroy(&qwen);
+    bly_tokenizer_destroy(&llama);
+}
+END_TEST
+
 START_TEST(test_bad_arrays)
 {
     s_vocab_t vocab;
@@ -483,7 +524,7 @@ START_TEST(test_bad_arrays)
     ck_assert_ptr_null(bly_tokenizer_new(&spec, error, sizeof(error)));
     ck_assert_ptr_nonnull(strstr(error, "outside the vocabulary"));
     spec = good;
-    spec.pre = "llama-bpe";
+    spec.pre = "gpt-4o";
     ck_assert_ptr_null(bly_tokenizer_new(&spec, error, sizeof(error)));
     ck_assert_ptr_nonnull(strstr(error, "not supported"));
     spec = good;
@@ -508,7 +549,7 @@ END_TEST
 //  A GGUF whose tokenizer metadata is wrong gives a clear error.
 START_TEST(test_bad_gguf)
 {
-    const char *cases[][2] = {{"llama", "qwen2"}, {"gpt2", "llama-bpe"}};
+    const char *cases[][2] = {{"llama", "qwen2"}, {"gpt2", "gpt-4o"}};
     const char *expected[] = {"tokenizer.ggml.model", "tokenizer.ggml.pre"};
     for (int c = 0; c < 3; c++) {
         bly_gguf_writer_t *writer = bly_gguf_writer_new(32);
@@ -559,6 +600,7 @@ s_suite(void)
     tc = tcase_create("arrays");
     tcase_add_test(tc, test_from_arrays);
     tcase_add_test(tc, test_bad_arrays);
+    tcase_add_test(tc, test_llama3_pre);
     tcase_add_test(tc, test_bad_gguf);
     suite_add_tcase(suite, tc);
     return suite;
