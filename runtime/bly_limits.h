@@ -43,6 +43,36 @@
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
 
+/* ---- Model files (GGUF) ------------------------------------------------ */
+
+/* Tensors in one GGUF file. Qwen3-8B has 399, a 64-layer model with
+   separate experts a few thousand; each costs ~100 bytes of index. */
+#define BLY_GGUF_TENSORS_MAX 65536
+
+/* Metadata key/value pairs in one file (real models carry 20..60). Each
+   costs ~64 bytes of index. */
+#define BLY_GGUF_KV_MAX 4096
+
+/* Key and tensor names, bytes (ggml itself caps tensor names at 63). */
+#define BLY_GGUF_NAME_MAX 256
+
+/* One metadata string, bytes (chat templates run to ~10 KiB; tokens are
+   short). Strings stay in the map; this only bounds what we trust. */
+#define BLY_GGUF_STRING_MAX (1u << 20)
+
+/* Elements in one metadata array: Qwen3's vocabulary is 151,936 tokens and
+   151,387 merges; string arrays cost 8 bytes of offset index per element. */
+#define BLY_GGUF_ARRAY_MAX (1u << 24)
+
+/* Nesting of arrays inside arrays (the format allows it; no model uses it). */
+#define BLY_GGUF_ARRAY_DEPTH_MAX 4
+
+/* Largest value of one tensor dimension (2^40 elements: far past any model). */
+#define BLY_GGUF_DIM_VALUE_MAX (1ull << 40)
+
+/* general.alignment: a power of two up to this many bytes (default 32). */
+#define BLY_GGUF_ALIGNMENT_MAX 65536u
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
@@ -51,6 +81,89 @@
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
 
+    bly_limits - every limit in Blyan, in one place
+
+    Each limit says why it has its value and what memory it costs. Config may
+    lower a limit, never raise it past the hard maximum here. Relations
+    between limits are checked at compile time at the bottom of this file.
+    ========================================================================= */
+
+#ifndef BLY_LIMITS_H_INCLUDED
+#define BLY_LIMITS_H_INCLUDED
+
+/* ---- Actors ------------------------------------------------------------ */
+
+/* Messages an actor handles per wake-up before it polls all its sockets
+   again: keeps one busy socket from starving the pipe and the timers. */
+#define BLY_ACTOR_BATCH_MAX 64
+
+/* Actors one node may start (a manifest names at most this many). */
+#define BLY_NODE_ACTORS_MAX 16
+
+/* ---- Logging ----------------------------------------------------------- */
+
+/* One log line, formatted; longer lines are truncated with "...". */
+#define BLY_LOG_LINE_MAX 1024
+
+/* Actor names in log prefixes and the role table. */
+#define BLY_ACTOR_NAME_MAX 32
+
+/* ---- Messages and sockets ---------------------------------------------- */
+
+/* Largest frame any socket accepts (ZMQ_MAXMSGSIZE on tcp; checked again
+   by codecs because inproc ignores it). 64 MiB holds a prefill of 2048
+   positions of a 8192-wide f32 activation. */
+#define BLY_FRAME_SIZE_MAX (64u * 1024u * 1024u)
+
+/* Frames in one multipart message (routing id, empty, body). */
+#define BLY_FRAME_COUNT_MAX 4
+
+/* High-water marks: messages queued per socket per peer before sends
+   block (then time out) and receives stop reading. */
+#define BLY_SOCKET_HWM 1000
+
+/* Send timeout on every socket: a handler never blocks longer. */
+#define BLY_SOCKET_SNDTIMEO_MS 100
+
+/* ---- Model files (GGUF) ------------------------------------------------ */
+
+/* Tensors in one GGUF file. Qwen3-8B has 399, a 64-layer model with
+   separate experts a few thousand; each costs ~100 bytes of index. */
+#define BLY_GGUF_TENSORS_MAX 65536
+
+/* Metadata key/value pairs in one file (real models carry 20..60). Each
+   costs ~64 bytes of index. */
+#define BLY_GGUF_KV_MAX 4096
+
+/* Key and tensor names, bytes (ggml itself caps tensor names at 63). */
+#define BLY_GGUF_NAME_MAX 256
+
+/* One metadata string, bytes (chat templates run to ~10 KiB; tokens are
+   short). Strings stay in the map; this only bounds what we trust. */
+#define BLY_GGUF_STRING_MAX (1u << 20)
+
+/* Elements in one metadata array: Qwen3's vocabulary is 151,936 tokens and
+   151,387 merges; string arrays cost 8 bytes of offset index per element. */
+#define BLY_GGUF_ARRAY_MAX (1u << 24)
+
+/* Nesting of arrays inside arrays (the format allows it; no model uses it). */
+#define BLY_GGUF_ARRAY_DEPTH_MAX 4
+
+/* Largest value of one tensor dimension (2^40 elements: far past any model). */
+#define BLY_GGUF_DIM_VALUE_MAX (1ull << 40)
+
+/* general.alignment: a power of two up to this many bytes (default 32). */
+#define BLY_GGUF_ALIGNMENT_MAX 65536u
+
+/* ---- Strings ------------------------------------------------------------ */
+
+/* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
+#define BLY_ENDPOINT_MAX 256
+
+/* Filesystem paths in manifests and on the command line. */
+#define BLY_PATH_MAX 1024
+
+<<<<<<< HEAD
 /* ---- Vulkan backend ----------------------------------------------------- */
 
 /* Physical devices `blyan devices` lists and `vulkan:INDEX` can pick from; a machine with
@@ -79,5 +192,44 @@
 /* Rows of the rotary cos/sin table made on the host at model load (positions). Costs
    head_dim * 4 bytes per position: 2 MiB for head_dim 128 at 4,096 positions. */
 #define BLY_VK_ROPE_POSITIONS_MAX 32768
+=======
+/* ---- Model engine ------------------------------------------------------ */
+
+/* Threads of one CPU kernel pool (the caller included). */
+#define BLY_THREADS_MAX 64
+
+/* Transformer blocks in one model (Qwen3 and Llama go to 94). */
+#define BLY_MODEL_LAYERS_MAX 256
+
+/* Model width, feed-forward width, heads, head size and vocabulary: sized
+   for the largest Qwen3/Llama models; a file beyond them is refused before
+   any buffer is sized from it. */
+#define BLY_MODEL_EMBD_MAX 16384
+#define BLY_MODEL_FF_MAX 65536
+#define BLY_MODEL_HEADS_MAX 256
+#define BLY_MODEL_HEAD_DIM_MAX 512
+#define BLY_MODEL_VOCAB_MAX (1u << 20)
+
+/* KV positions of one context. The cache costs 2 * layers * positions *
+   kv_heads * head_dim * 4 bytes: 0.6B shape (28 layers, 8 x 128) = 224 KiB
+   per position, 4096 positions = 896 MiB. */
+#define BLY_MODEL_CTX_MAX 32768
+
+/* Bytes of KV cache one context may allocate (the budget checked at init). */
+#define BLY_MODEL_KV_BYTES_MAX (8ull << 30)
+
+/* Tokens in one prefill batch: activation buffers are sized for it
+   (0.6B shape: about 90 KiB per token, 512 tokens = 45 MiB). */
+#define BLY_MODEL_BATCH_MAX 512
+
+/* Sampling: stop strings per request and bytes per stop string. */
+#define BLY_SAMPLER_STOPS_MAX 8
+#define BLY_SAMPLER_STOP_LEN_MAX 64
+
+/* Tokens one `blyan generate` may predict. */
+#define BLY_GENERATE_PREDICT_MAX 8192
+
+_Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
+
 
 #endif

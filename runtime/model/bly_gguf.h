@@ -72,6 +72,11 @@ typedef struct bly_gguf_t bly_gguf_t;
 //  one-line reason (naming the field, tensor or key) into `error`.
 BLY_MUST_USE bly_gguf_t *bly_gguf_open(const char *path, char *error, size_t error_size);
 
+//  Parse a GGUF image held in memory (fuzzing, tests). The buffer is
+//  borrowed: it must outlive the reader. Same checks as bly_gguf_open.
+BLY_MUST_USE bly_gguf_t *bly_gguf_open_memory(const void *data, size_t size, char *error,
+                                              size_t error_size);
+
 //  Unmap and free. Harmless on NULL *self_p.
 void bly_gguf_destroy(bly_gguf_t **self_p);
 
@@ -80,6 +85,8 @@ uint32_t bly_gguf_version(const bly_gguf_t *self);
 uint64_t bly_gguf_tensor_count(const bly_gguf_t *self);
 uint64_t bly_gguf_kv_count(const bly_gguf_t *self);
 uint64_t bly_gguf_alignment(const bly_gguf_t *self);
+//  File offset where the data section (the first tensor's data) starts.
+uint64_t bly_gguf_data_offset(const bly_gguf_t *self);
 
 //  Tensor by index or by name (NULL when absent).
 const bly_gguf_tensor_t *bly_gguf_tensor_at(const bly_gguf_t *self, uint64_t index);

@@ -1,0 +1,443 @@
+/*  =========================================================================
+    bly_kernels - optimised CPU kernels: SIMD with runtime dispatch, threads
+
+    AVX2 functions carry __attribute__((target)) so the library builds for
+    any x86-64 and picks them at run time with __builtin_cpu_supports.
+    ========================================================================= */
+
+#include "bly_kernels.h"
+
+#include "bly_log.h"
+
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define S_X86 1
+#else
+#define S_X86 0
+#endif
+
+static int s_isa = -1;   //  bly_kern_isa_t once detected.
+
+static bly_kern_isa_t
+s_detect(void)
+{
+#if S_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+        && __builtin_cpu_supports("f16c"))
+        return BLY_KERN_AVX2;
+#endif
+    return BLY_KERN_PORTABLE;
+}
+
+bly_kern_isa_t
+bly_kern_isa(void)
+{
+    if (s_isa < 0)
+        s_isa = (int) s_detect();
+    return (bly_kern_isa_t) s_isa;
+}
+
+const char *
+bly_kern_isa_name(bly_kern_isa_t isa)
+{
+    return isa == BLY_KERN_AVX2 ? "avx2" : "portable";
+}
+
+bly_kern_isa_t
+bly_kern_set_isa(bly_kern_isa_t isa)
+{
+    bly_kern_isa_t best = s_detect();
+    s_isa = (int) (isa <= best ? isa : best);
+    return (bly_kern_isa_t) s_isa;
+}
+
+/* ---- AVX2 kernels ------------------------------------------------------ */
+
+#if S_X86
+#define S_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+S_AVX2 static inline float
+s_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+S_AVX2 static float
+s_dot_f32_avx2(const float *a, const float *b, size_t n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), acc2);
+        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), acc3);
+    }
+    for (; i + 8 <= n; i += 8)
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+    float sum = s_hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; i++)
+        sum += a[i] * b[i];
+    return sum;
+}
+
+S_AVX2 static float
+s_dot_f16_avx2(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 a0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (a + i)));
+        __m256 b0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (b + i)));
+        __m256 a1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (a + i + 8)));
+        __m256 b1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *) (b + i + 8)));
+        acc0 = _mm256_fmadd_ps(a0, b0, acc0);
+        acc1 = _mm256_fmadd_ps(a1, b1, acc1);
+    }
+    float sum = s_hsum(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++)
+        sum += _cvtsh_ss(a[i]) * _cvtsh_ss(b[i]);
+    return sum;
+}
+
+S_AVX2 static inline __m256
+s_bf16x8(const uint16_t *p)
+{
+    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *) p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+
+S_AVX2 static float
+s_dot_bf16_avx2(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = _mm256_fmadd_ps(s_bf16x8(a + i), s_bf16x8(b + i), acc);
+    float sum = s_hsum(acc);
+    for (; i < n; i++)
+        sum += bly_bf16_to_fp32(a[i]) * bly_bf16_to_fp32(b[i]);
+    return sum;
+}
+
+//  Q8_0 weight row times up to 4 Q8_0 activation rows. |w| is formed once
+//  per weight block; maddubs needs one unsigned operand, so the sign of w
+//  moves onto x (pair sums stay below 2 * 128 * 127, no saturation).
+S_AVX2 static void
+s_dot_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *const *x, size_t n_x,
+                size_t n_blocks, float *out)
+{
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *) w[b].qs);
+        __m256i wabs = _mm256_sign_epi8(wv, wv);
+        float dw = _cvtsh_ss(w[b].d);
+        for (size_t t = 0; t < n_x; t++) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *) x[t][b].qs);
+            __m256i xs = _mm256_sign_epi8(xv, wv);
+            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xs), ones);
+            __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(x[t][b].d));
+            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    for (size_t t = 0; t < n_x; t++)
+        out[t] = s_hsum(acc[t]);
+}
+
+S_AVX2 static void
+s_quantize_q8_0_avx2(const float *x, bly_block_q8_0_t *y, size_t n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (size_t b = 0; b < n / BLY_QK8_0; b++) {
+        const float *xb = x + b * BLY_QK8_0;
+        __m256 v[4];
+        __m256 amax = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(xb + 8 * k);
+            amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[k]));
+        }
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_movehdup_ps(m));
+        float max = _mm_cvtss_f32(m);
+        y[b].d = bly_fp32_to_fp16(max / 127.0f);
+        __m256 id = _mm256_set1_ps(max != 0.0f ? 127.0f / max : 0.0f);
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(
+                _mm256_mul_ps(v[k], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        __m256i p16a = _mm256_packs_epi32(q[0], q[1]);
+        __m256i p16b = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(p16a, p16b);
+        _mm256_storeu_si256((__m256i *) y[b].qs, _mm256_permutevar8x32_epi32(p8, order));
+    }
+}
+
+S_AVX2 static void
+s_quantize_f16_avx2(const float *x, uint16_t *y, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *) (y + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        y[i] = bly_fp32_to_fp16(x[i]);
+}
+
+//  out += a * v over n floats.
+S_AVX2 static void
+s_axpy_avx2(float *out, float a, const float *v, size_t n)
+{
+    __m256 av = _mm256_set1_ps(a);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i,
+                         _mm256_fmadd_ps(av, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < n; i++)
+        out[i] += a * v[i];
+}
+#endif
+
+/* ---- Dispatch ---------------------------------------------------------- */
+
+static bool
+s_use_avx2(void)
+{
+    return S_X86 && bly_kern_isa() == BLY_KERN_AVX2;
+}
+
+void
+bly_kern_quantize_row(bly_type_t wtype, const float *x, void *y, size_t n)
+{
+    bly_assert(x);
+    bly_assert(y);
+#if S_X86
+    if (s_use_avx2() && wtype == BLY_TYPE_Q8_0) {
+        bly_assert(n % BLY_QK8_0 == 0);
+        s_quantize_q8_0_avx2(x, y, n);
+        return;
+    }
+    if (s_use_avx2() && wtype == BLY_TYPE_F16) {
+        s_quantize_f16_avx2(x, y, n);
+        return;
+    }
+#endif
+    bly_ref_quantize_row(wtype, x, y, n);
+}
+
+float
+bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
+{
+    bly_assert(w);
+    bly_assert(x);
+#if S_X86
+    if (s_use_avx2()) {
+        switch (wtype) {
+        case BLY_TYPE_F32: return s_dot_f32_avx2(w, x, n);
+        case BLY_TYPE_F16: return s_dot_f16_avx2(w, x, n);
+        case BLY_TYPE_BF16: return s_dot_bf16_avx2(w, x, n);
+        case BLY_TYPE_Q8_0: {
+            bly_assert(n % BLY_QK8_0 == 0);
+            const bly_block_q8_0_t *xs[1] = {x};
+            float out;
+            s_dot_q8_0_avx2(w, xs, 1, n / BLY_QK8_0, &out);
+            return out;
+        }
+        default: break;
+        }
+    }
+#endif
+    return bly_ref_vec_dot(wtype, w, x, n);
+}
+
+/* ---- Matmul ------------------------------------------------------------ */
+
+//  One matmul call shared by the pool's threads.
+typedef struct {
+    bly_pool_t *pool;     //  For the chunk counter.
+    bly_type_t wtype;     //  Weight type.
+    const uint8_t *w;     //  Weight rows.
+    size_t w_row;         //  Bytes per weight row.
+    size_t n_in;          //  Elements per row.
+    size_t n_out;         //  Weight rows.
+    const float *x;       //  Activations (float).
+    uint8_t *xq;          //  Activations converted to the vec-dot type.
+    size_t x_row;         //  Bytes per converted activation row.
+    size_t n_tokens;      //  Activation rows.
+    float *y;             //  n_tokens rows of n_out.
+    size_t chunk_rows;    //  Weight rows per work chunk.
+} s_matmul_t;
+
+static void
+s_quantize_worker(void *arg, size_t index, size_t n_threads)
+{
+    s_matmul_t *job = arg;
+    for (size_t t = index; t < job->n_tokens; t += n_threads)
+        bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, job->xq + t * job->x_row,
+                              job->n_in);
+}
+
+//  Rows r0..r1 for every token, 4 tokens at a time so a weight row loaded
+//  once serves 4 activation rows; the chunk's rows stay in cache across
+//  token groups.
+static void
+s_matmul_rows(const s_matmul_t *job, size_t r0, size_t r1)
+{
+    for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
+        size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
+        for (size_t r = r0; r < r1; r++) {
+            const uint8_t *wr = job->w + r * job->w_row;
+#if S_X86
+            if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
+                const bly_block_q8_0_t *xs[4];
+                float out[4];
+                for (size_t t = 0; t < nt; t++)
+                    xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+                s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
+                for (size_t t = 0; t < nt; t++)
+                    job->y[(t0 + t) * job->n_out + r] = out[t];
+                continue;
+            }
+#endif
+            for (size_t t = 0; t < nt; t++)
+                job->y[(t0 + t) * job->n_out + r]
+                    = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
+        }
+    }
+}
+
+static void
+s_matmul_worker(void *arg, size_t index, size_t n_threads)
+{
+    s_matmul_t *job = arg;
+    (void) index;
+    (void) n_threads;
+    for (;;) {
+        size_t r0 = bly_pool_next_chunk(job->pool) * job->chunk_rows;
+        if (r0 >= job->n_out)
+            break;
+        size_t r1 = r0 + job->chunk_rows < job->n_out ? r0 + job->chunk_rows : job->n_out;
+        s_matmul_rows(job, r0, r1);
+    }
+}
+
+void
+bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, size_t n_out,
+                const float *x, size_t n_tokens, float *y, void *scratch)
+{
+    bly_assert(pool);
+    bly_assert(w);
+    bly_assert(x);
+    bly_assert(y);
+    bly_assert(scratch);
+    size_t n_threads = bly_pool_size(pool);
+    s_matmul_t job = {
+        .pool = pool, .wtype = wtype, .w = w, .w_row = bly_ref_row_size(wtype, n_in),
+        .n_in = n_in, .n_out = n_out, .x = x, .xq = scratch,
+        .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
+        .y = y,
+    };
+    //  Enough chunks per thread to balance a noisy machine, few enough that
+    //  the counter is not contended.
+    size_t chunk = n_out / (n_threads * 16);
+    job.chunk_rows = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    if (n_tokens >= 4 && n_threads > 1)
+        bly_pool_run(pool, s_quantize_worker, &job);
+    else
+        s_quantize_worker(&job, 0, 1);
+    bly_pool_reset_chunks(pool);
+    bly_pool_run(pool, s_matmul_worker, &job);
+}
+
+/* ---- Attention --------------------------------------------------------- */
+
+//  One attention call shared by the pool's threads.
+typedef struct {
+    bly_pool_t *pool;         //  For the chunk counter.
+    float *out;               //  n_tokens rows of n_head * head_dim.
+    const float *q;           //  Same shape as out.
+    const float *k_cache;     //  Position-major rows of n_kv_head * head_dim.
+    const float *v_cache;     //  Same shape as k_cache.
+    size_t n_head;            //  Query heads.
+    size_t n_kv_head;         //  Key/value heads.
+    size_t head_dim;          //  Elements per head.
+    size_t n_tokens;          //  Query rows.
+    size_t pos;               //  Position of query row 0.
+    float *scores;            //  Per-thread rows of scores_stride.
+    size_t scores_stride;     //  Floats per thread.
+} s_attention_t;
+
+static void
+s_attend_one(const s_attention_t *job, size_t t, size_t h, float *scores)
+{
+    size_t hd = job->head_dim, kv_stride = job->n_kv_head * hd;
+    size_t kvh = h / (job->n_head / job->n_kv_head), n_kv = job->pos + t + 1;
+    const float *q = job->q + t * job->n_head * hd + h * hd;
+    float *out = job->out + t * job->n_head * hd + h * hd;
+    float scale = 1.0f / sqrtf((float) hd);
+    for (size_t p = 0; p < n_kv; p++)
+        scores[p] = bly_kern_vec_dot(BLY_TYPE_F32, job->k_cache + p * kv_stride + kvh * hd, q,
+                                     hd) * scale;
+    bly_ref_softmax(scores, n_kv);
+    memset(out, 0, hd * sizeof(float));
+    for (size_t p = 0; p < n_kv; p++) {
+        const float *v = job->v_cache + p * kv_stride + kvh * hd;
+#if S_X86
+        if (s_use_avx2()) {
+            s_axpy_avx2(out, scores[p], v, hd);
+            continue;
+        }
+#endif
+        for (size_t d = 0; d < hd; d++)
+            out[d] += scores[p] * v[d];
+    }
+}
+
+static void
+s_attention_worker(void *arg, size_t index, size_t n_threads)
+{
+    s_attention_t *job = arg;
+    (void) n_threads;
+    float *scores = job->scores + index * job->scores_stride;
+    size_t n_items = job->n_tokens * job->n_head;
+    for (;;) {
+        size_t item = bly_pool_next_chunk(job->pool);
+        if (item >= n_items)
+            break;
+        s_attend_one(job, item / job->n_head, item % job->n_head, scores);
+    }
+}
+
+void
+bly_kern_attention(bly_pool_t *pool, float *out, const float *q, const float *k_cache,
+                   const float *v_cache, size_t n_head, size_t n_kv_head, size_t head_dim,
+                   size_t n_tokens, size_t pos, float *scores, size_t scores_stride)
+{
+    bly_assert(pool);
+    bly_assert(out);
+    bly_assert(q);
+    bly_assert(k_cache);
+    bly_assert(v_cache);
+    bly_assert(scores);
+    bly_assert(n_kv_head > 0);
+    bly_assert(n_head % n_kv_head == 0);
+    bly_assert(scores_stride >= pos + n_tokens);
+    s_attention_t job = {
+        .pool = pool, .out = out, .q = q, .k_cache = k_cache, .v_cache = v_cache,
+        .n_head = n_head, .n_kv_head = n_kv_head, .head_dim = head_dim, .n_tokens = n_tokens,
+        .pos = pos, .scores = scores, .scores_stride = scores_stride,
+    };
+    bly_pool_reset_chunks(pool);
+    bly_pool_run(pool, s_attention_worker, &job);
+}

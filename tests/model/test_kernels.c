@@ -1,0 +1,220 @@
+/*  test_kernels - the optimised CPU kernels and the thread pool against the
+    scalar references. Tolerance: normalised mean squared error (NMSE,
+    sum (a-b)^2 / sum b^2) below 1e-10 for matmuls and attention (same
+    quantized inputs, only the float summation order differs); activation
+    quantization must be bit-identical. Odd sizes throughout. */
+
+#include "bly_kernels.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t s_rng = 777;
+
+static float
+s_randf(void)
+{
+    s_rng = s_rng * 1664525u + 1013904223u;
+    return (float) ((s_rng >> 8) / 8388608.0 - 1.0);
+}
+
+static double
+s_nmse(const float *a, const float *b, size_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+        den += (double) b[i] * b[i];
+    }
+    return den > 0 ? num / den : num;
+}
+
+//  Random but well-formed weight rows: float types hold small values, block
+//  scales are small positive halves, quants are random bytes.
+static void
+s_fill_weights(bly_type_t type, void *w, size_t n_in, size_t rows)
+{
+    size_t row = bly_ref_row_size(type, n_in);
+    uint8_t *bytes = w;
+    for (size_t i = 0; i < row * rows; i++)
+        bytes[i] = (uint8_t) (s_rng = s_rng * 1664525u + 1013904223u) >> 24;
+    for (size_t r = 0; r < rows; r++) {
+        uint8_t *base = bytes + r * row;
+        for (size_t i = 0; i < n_in && type == BLY_TYPE_F32; i++)
+            ((float *) base)[i] = s_randf();
+        for (size_t i = 0; i < n_in && type == BLY_TYPE_F16; i++)
+            ((uint16_t *) base)[i] = bly_fp32_to_fp16(s_randf());
+        for (size_t i = 0; i < n_in && type == BLY_TYPE_BF16; i++)
+            ((uint16_t *) base)[i] = bly_fp32_to_bf16(s_randf());
+        for (size_t b = 0; type == BLY_TYPE_Q8_0 && b < n_in / 32; b++)
+            ((bly_block_q8_0_t *) base)[b].d = bly_fp32_to_fp16(0.01f + 0.01f * s_randf());
+        for (size_t b = 0; type == BLY_TYPE_Q4_K && b < n_in / 256; b++) {
+            ((bly_block_q4_k_t *) base)[b].d = bly_fp32_to_fp16(0.002f);
+            ((bly_block_q4_k_t *) base)[b].dmin = bly_fp32_to_fp16(0.001f);
+        }
+        for (size_t b = 0; type == BLY_TYPE_Q6_K && b < n_in / 256; b++)
+            ((bly_block_q6_k_t *) base)[b].d = bly_fp32_to_fp16(0.0005f);
+    }
+}
+
+static void
+s_check_matmul(bly_pool_t *pool, bly_type_t type, size_t n_in, size_t n_out, size_t n_tok)
+{
+    size_t w_size = bly_ref_row_size(type, n_in) * n_out;
+    size_t scratch_size = bly_ref_matmul_scratch_size(type, n_in, n_tok);
+    uint8_t *w = malloc(w_size), *s1 = malloc(scratch_size), *s2 = malloc(scratch_size);
+    float *x = malloc(n_in * n_tok * sizeof(float));
+    float *y1 = malloc(n_out * n_tok * sizeof(float)), *y2 = malloc(n_out * n_tok * sizeof(float));
+    ck_assert(w && s1 && s2 && x && y1 && y2);
+    s_fill_weights(type, w, n_in, n_out);
+    for (size_t i = 0; i < n_in * n_tok; i++)
+        x[i] = s_randf() * 2.0f;
+    bly_ref_matmul(type, w, n_in, n_out, x, n_tok, y1, s1);
+    bly_kern_matmul(pool, type, w, n_in, n_out, x, n_tok, y2, s2);
+    ck_assert_msg(memcmp(s1, s2, scratch_size) == 0, "quantized activations differ, type %d",
+                  type);
+    double e = s_nmse(y2, y1, n_out * n_tok);
+    ck_assert_msg(e < 1e-10, "type %d %zux%zu x%zu: nmse %g", type, n_in, n_out, n_tok, e);
+    free(w);
+    free(s1);
+    free(s2);
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+static void
+s_check_all_types(size_t n_threads)
+{
+    bly_pool_t *pool = bly_pool_new(n_threads);
+    ck_assert_ptr_nonnull(pool);
+    const size_t toks[] = {1, 3, 4, 9};
+    for (size_t t = 0; t < 4; t++) {
+        s_check_matmul(pool, BLY_TYPE_F32, 37, 13, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_F16, 45, 7, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_BF16, 19, 11, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_Q8_0, 160, 67, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_Q4_K, 512, 9, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_Q6_K, 256, 5, toks[t]);
+    }
+    bly_pool_destroy(&pool);
+    ck_assert_ptr_null(pool);
+}
+
+START_TEST(test_matmul_simd)
+{
+    bly_kern_set_isa(BLY_KERN_AVX2);
+    s_check_all_types(1);
+    s_check_all_types(3);
+}
+END_TEST
+
+START_TEST(test_matmul_portable)
+{
+    ck_assert_int_eq(bly_kern_set_isa(BLY_KERN_PORTABLE), BLY_KERN_PORTABLE);
+    s_check_all_types(2);
+    bly_kern_set_isa(BLY_KERN_AVX2);
+}
+END_TEST
+
+START_TEST(test_quantize_exact)
+{
+    //  Includes exact halves, zeros, a zero block, huge and tiny values.
+    enum { N = 32 * 9 };
+    float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = s_randf() * (i < 64 ? 1e-3f : 40.0f);
+    for (int i = 64; i < 96; i++)
+        x[i] = 0.0f;
+    for (int i = 96; i < 128; i++)
+        x[i] = (float) (i - 112) * 0.5f;
+    bly_block_q8_0_t a[N / 32], b[N / 32];
+    bly_ref_quantize_row_q8_0(x, a, N);
+    bly_kern_quantize_row(BLY_TYPE_Q8_0, x, b, N);
+    ck_assert(memcmp(a, b, sizeof(a)) == 0);
+    uint16_t h1[N], h2[N];
+    bly_ref_quantize_row(BLY_TYPE_F16, x, h1, N - 3);
+    bly_kern_quantize_row(BLY_TYPE_F16, x, h2, N - 3);
+    ck_assert(memcmp(h1, h2, (N - 3) * 2) == 0);
+}
+END_TEST
+
+START_TEST(test_attention)
+{
+    enum { HD = 20, NH = 6, NKV = 2, POS = 5, NT = 7, CTX = POS + NT };
+    static float q[NT * NH * HD], k[CTX * NKV * HD], v[CTX * NKV * HD];
+    static float out1[NT * NH * HD], out2[NT * NH * HD], scores[4 * CTX];
+    for (size_t i = 0; i < sizeof(q) / 4; i++)
+        q[i] = s_randf() * 3;
+    for (size_t i = 0; i < sizeof(k) / 4; i++) {
+        k[i] = s_randf() * 3;
+        v[i] = s_randf();
+    }
+    for (size_t t = 0; t < NT; t++)
+        bly_ref_attention(out1 + t * NH * HD, q + t * NH * HD, k, v, NH, NKV, HD, POS + t + 1,
+                          scores);
+    for (size_t threads = 1; threads <= 3; threads++) {
+        bly_pool_t *pool = bly_pool_new(threads);
+        memset(out2, 0, sizeof(out2));
+        bly_kern_attention(pool, out2, q, k, v, NH, NKV, HD, NT, POS, scores, CTX);
+        double e = s_nmse(out2, out1, NT * NH * HD);
+        ck_assert_msg(e < 1e-10, "threads %zu nmse %g", threads, e);
+        bly_pool_destroy(&pool);
+    }
+}
+END_TEST
+
+typedef struct {
+    atomic_int calls;
+    atomic_int mask;
+} s_count_t;
+
+static void
+s_count(void *arg, size_t index, size_t n_threads)
+{
+    s_count_t *c = arg;
+    ck_assert_uint_lt(index, n_threads);
+    atomic_fetch_add(&c->calls, 1);
+    atomic_fetch_or(&c->mask, 1 << index);
+}
+
+START_TEST(test_pool)
+{
+    for (size_t n = 1; n <= 4; n++) {
+        bly_pool_t *pool = bly_pool_new(n);
+        ck_assert_uint_eq(bly_pool_size(pool), n);
+        s_count_t c = {0};
+        for (int run = 0; run < 300; run++)
+            bly_pool_run(pool, s_count, &c);
+        ck_assert_int_eq(atomic_load(&c.calls), 300 * (int) n);
+        ck_assert_int_eq(atomic_load(&c.mask), (1 << n) - 1);
+        bly_pool_reset_chunks(pool);
+        ck_assert_uint_eq(bly_pool_next_chunk(pool), 0);
+        ck_assert_uint_eq(bly_pool_next_chunk(pool), 1);
+        bly_pool_destroy(&pool);
+        bly_pool_destroy(&pool);   //  Twice is harmless.
+    }
+}
+END_TEST
+
+int
+main(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_matmul_simd);
+    tcase_add_test(tc, test_matmul_portable);
+    tcase_add_test(tc, test_quantize_exact);
+    tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_pool);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
