@@ -4,15 +4,15 @@
     ========================================================================= */
 
 #include "bly_vk_ops.h"
+#include "cpu/bly_ref.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 //  Push-constant blocks, field for field as the shaders declare them.
 typedef struct { uint32_t n_cols, n_ids, row_bytes, row0, n_rows, y_off; } s_get_rows_push_t;
 typedef struct {
-    uint32_t n_cols, n_rows, row_bytes, n_tok, row0, y_stride, x_off, y_off, x_f16;
+    uint32_t n_cols, n_rows, row_bytes, n_tok, row0, y_stride, x_off, y_off, x_round;
 } s_matmul_push_t;
 typedef struct { uint32_t n_blocks, x_off; } s_quant_push_t;
 typedef struct { uint32_t n, n_rows, x_off, y_off; float eps; } s_rmsnorm_push_t;
@@ -220,13 +220,15 @@ bly_vk_op_matmul(bly_vk_t *vk, const bly_vk_weight_t *w, bly_vk_buf_t *x, uint32
         if (bly_vk_op_quantize(vk, qt, x, x_off, n_values, qs))
             return -1;
     }
+    //  The CPU converts activations to the weight's float type before F16/BF16 products.
+    uint32_t x_round = w->type == BLY_TYPE_F16 ? 1 : w->type == BLY_TYPE_BF16 ? 2 : 0;
     bool tb4 = n_tok > 1;
     uint32_t gz = s_div_up(n_tok, tb4 ? 4 : 1);
     bly_vk_kernel_t kernel = s_matmul_kernel(w->type, tb4);
     for (uint32_t r0 = 0; r0 < w->rows; r0 += w->chunk_rows) {
         uint32_t nr = w->rows - r0 < w->chunk_rows ? w->rows - r0 : w->chunk_rows;
         s_matmul_push_t push = {w->cols, nr, (uint32_t) w->row_bytes, n_tok, r0, w->rows,
-                                x_off, y_off, w->round_x_f16};
+                                x_off, y_off, x_round};
         uint32_t gx, gy;
         s_grid(s_div_up(nr, S_MATMUL_ROWS), &gx, &gy);
         bly_vk_bind_t b[4] = {s_chunk_bind(w, r0, nr)};
@@ -303,15 +305,23 @@ bly_vk_rope_table(bly_vk_buf_t *table, uint32_t head_dim, uint32_t positions, fl
     uint32_t half = head_dim / 2;
     uint64_t bytes = (uint64_t) positions * half * 2 * sizeof(float);
     float *cs = malloc(bytes);
-    if (!cs)
+    float *unit = malloc(head_dim * sizeof(float));
+    if (!cs || !unit) {
+        free(cs);
+        free(unit);
         return -1;
-    for (uint32_t p = 0; p < positions; p++)
+    }
+    //  Rotating (1, .., 1, 0, .., 0) with the reference gives exactly its (cos, sin) pairs.
+    for (uint32_t p = 0; p < positions; p++) {
+        for (uint32_t k = 0; k < head_dim; k++)
+            unit[k] = k < half ? 1.0f : 0.0f;
+        bly_ref_rope_neox(unit, 1, head_dim, p, base);
         for (uint32_t k = 0; k < half; k++) {
-            float freq = powf(base, -(float) (2 * k) / (float) head_dim);
-            float angle = (float) p * freq;
-            cs[((uint64_t) p * half + k) * 2] = cosf(angle);
-            cs[((uint64_t) p * half + k) * 2 + 1] = sinf(angle);
+            cs[((uint64_t) p * half + k) * 2] = unit[k];
+            cs[((uint64_t) p * half + k) * 2 + 1] = unit[half + k];
         }
+    }
+    free(unit);
     int rc = bly_vk_buf_write(table, 0, cs, bytes);
     free(cs);
     return rc;

@@ -25,7 +25,6 @@ typedef struct {
     uint32_t cols;
     uint64_t row_bytes;
     uint32_t chunk_rows;        //  Rows bound per dispatch (all rows when it fits).
-    bool round_x_f16;           //  F16 weights: round activations to fp16 first.
 } bly_vk_weight_t;
 
 //  Bytes of one row of `cols` elements of `type`; 0 when the type is not supported here or

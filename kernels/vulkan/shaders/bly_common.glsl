@@ -67,6 +67,16 @@ float bly_round_f16(float f)
     return uintBitsToFloat(sign | r);
 }
 
+// Round a float to the nearest bfloat16 value (ties to even) and back; NaN stays NaN.
+float bly_round_bf16(float f)
+{
+    uint x = floatBitsToUint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return f;
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return uintBitsToFloat(x & 0xffff0000u);
+}
+
 // Signed int8x4 dot product of two packed words.
 int bly_dot4(uint a, uint b)
 {

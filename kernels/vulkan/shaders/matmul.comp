@@ -30,7 +30,7 @@ layout(push_constant) uniform P {
     uint y_stride;      // output elements per token (all rows of the matrix)
     uint x_off;         // float activations: element offset of x[0]
     uint y_off;
-    uint x_f16;         // float activations: round them to fp16 first (as the CPU does for F16)
+    uint x_round;       // float activations: 1 round to fp16, 2 to bf16 first (as the CPU does)
 } p;
 
 #include "bly_weights.glsl"
@@ -47,8 +47,10 @@ void s_unit(uint r, uint row, uint u)
             uint tok = gl_WorkGroupID.z * BLY_TB + t;
             if (tok < p.n_tok) {
                 float xv = x[p.x_off + tok * p.n_cols + c];
-                if (p.x_f16 != 0u)
+                if (p.x_round == 1u)
                     xv = bly_round_f16(xv);
+                else if (p.x_round == 2u)
+                    xv = bly_round_bf16(xv);
                 acc[r][t] += w * xv;
             }
         }

@@ -1,7 +1,7 @@
 #version 450
 // quantize - activations to Q8_0 (BLY_QK 32) or Q8_K (BLY_QK 256) blocks, exactly as the CPU
 // backend does, so quantized products give the same numbers on every backend:
-//   Q8_0: d = amax / 127 rounded to fp16, q = round-half-away(x * (1/d_f32))
+//   Q8_0: d = amax / 127 stored as fp16, q = round-half-even(x * (127 / amax))
 //   Q8_K: max = the element with the largest |x| (first one), iscale = -127 / max,
 //         q = min(127, round-half-even(iscale * x)), d = 1 / iscale
 // One invocation per block. Output: int8 quants packed 4 per word, and d as f32.
@@ -26,13 +26,6 @@ float bly_div(float a, float b)
     return c;
 }
 
-float bly_round_away(float v)
-{
-    float t = trunc(v);
-    precise float f = v - t;
-    return abs(f) >= 0.5 ? t + sign(v) : t;
-}
-
 void main()
 {
     uint blk = (gl_WorkGroupID.x + gl_WorkGroupID.y * gl_NumWorkGroups.x) * WG + LID;
@@ -49,7 +42,7 @@ void main()
     }
 #if BLY_QK == 32
     float d = bly_div(amax, 127.0);
-    float id = d != 0.0 ? bly_div(1.0, d) : 0.0;
+    float id = amax != 0.0 ? bly_div(127.0, amax) : 0.0;
     xd[blk] = bly_round_f16(d);
 #else
     float iscale = amax != 0.0 ? bly_div(-127.0, vmax) : 0.0;
@@ -61,7 +54,7 @@ void main()
             precise float s;
 #if BLY_QK == 32
             s = x[xb + 4u * w + k] * id;
-            int q = int(bly_round_away(s));
+            int q = int(roundEven(s));
 #else
             s = iscale * x[xb + 4u * w + k];
             int q = min(127, int(roundEven(s)));
