@@ -912,7 +912,7 @@ s_check_dispatch(bly_vk_t *self, bly_vk_kernel_t kernel, const bly_vk_bind_t *bi
         bly_assert(b->buf);
         uint64_t range = b->range ? b->range : b->buf->size - b->offset;
         if (b->offset >= b->buf->size || range > b->buf->size - b->offset
-            || range > self->split_bytes || b->offset % bly_vk_offset_align(self)) {
+            || range > self->info.max_storage_range || b->offset % bly_vk_offset_align(self)) {
             bly_log_error("vulkan: %s binding %u (offset %llu, range %llu) is out of range",
                           name, i, (unsigned long long) b->offset, (unsigned long long) range);
             return -1;
@@ -979,6 +979,14 @@ bly_vk_dispatch(bly_vk_t *self, bly_vk_kernel_t kernel, const bly_vk_bind_t *bin
     vkCmdDispatch(self->cmd, gx, gy, gz);
     self->dispatches++;
     return 0;
+}
+
+void
+bly_vk_fail(bly_vk_t *self)
+{
+    bly_assert(self);
+    bly_assert(self->recording);
+    self->record_failed = true;
 }
 
 int

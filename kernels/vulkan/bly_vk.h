@@ -109,8 +109,9 @@ const bly_vk_info_t *bly_vk_info(const bly_vk_t *self);
 uint32_t bly_vk_wg_size(const bly_vk_t *self);
 bool bly_vk_uses_subgroups(const bly_vk_t *self);
 
-//  Largest byte range one binding may cover (maxStorageBufferRange or options.split_bytes),
-//  and the required alignment of binding offsets.
+//  Largest byte range a weight binding covers (maxStorageBufferRange, or options.split_bytes
+//  to force the split path in tests), and the required alignment of binding offsets. Every
+//  binding is checked against maxStorageBufferRange itself.
 uint64_t bly_vk_split_bytes(const bly_vk_t *self);
 uint64_t bly_vk_offset_align(const bly_vk_t *self);
 
@@ -139,6 +140,9 @@ BLY_MUST_USE int bly_vk_dispatch(bly_vk_t *self, bly_vk_kernel_t kernel,
                                  const bly_vk_bind_t *binds, uint32_t n_binds,
                                  const void *push, uint32_t push_size, uint32_t groups_x,
                                  uint32_t groups_y, uint32_t groups_z);
+
+//  Mark the open recording failed (an op refused its arguments): bly_vk_submit will fail.
+void bly_vk_fail(bly_vk_t *self);
 
 //  End recording, submit, and wait for completion. Returns 0, or -1 when recording failed
 //  or the device was lost.

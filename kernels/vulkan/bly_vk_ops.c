@@ -180,6 +180,7 @@ bly_vk_op_quantize(bly_vk_t *vk, bly_type_t type, bly_vk_buf_t *x, uint32_t x_of
     if (n_values > bly_vk_buf_size(qs->q)) {
         bly_log_error("vulkan: %llu activations exceed the quantization scratch",
                       (unsigned long long) n_values);
+        bly_vk_fail(vk);
         return -1;
     }
     s_quant_push_t push = {(uint32_t) (n_values / qk), x_off};
@@ -337,6 +338,7 @@ bly_vk_op_rope(bly_vk_t *vk, bly_vk_buf_t *x, uint32_t x_off, bly_vk_buf_t *tabl
     bly_assert(n_tok > 0 && n_tok <= S_GROUPS_X_MAX);
     if ((uint64_t) pos0 + n_tok > bly_vk_buf_size(table) / (head_dim * sizeof(float))) {
         bly_log_error("vulkan: rope positions %u..%u exceed the table", pos0, pos0 + n_tok - 1);
+        bly_vk_fail(vk);
         return -1;
     }
     s_rope_push_t push = {head_dim, n_heads, n_tok, pos0, x_off, y_off};
@@ -357,6 +359,7 @@ bly_vk_op_attention(bly_vk_t *vk, const bly_vk_attn_t *a, bly_vk_buf_t *q, uint3
     if (a->head_dim == 0 || a->head_dim > 32 * bly_vk_wg_size(vk)) {
         bly_log_error("vulkan: head_dim %u is not supported by the attention kernel",
                       a->head_dim);
+        bly_vk_fail(vk);
         return -1;
     }
     s_attn_push_t push = {a->head_dim, a->n_head, a->n_head_kv, a->n_tok, a->pos0,

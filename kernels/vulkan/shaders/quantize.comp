@@ -17,13 +17,40 @@ layout(push_constant) uniform P {
     uint x_off;
 } p;
 
-// a / b correctly rounded on devices whose division is looser than IEEE (one Newton step).
+// a / b correctly rounded (ties to even), as C computes it. Vulkan lets division be off by
+// 2.5 ULP (lavapipe's is), and one ULP in a scale changes quants: divide the mantissas bit by
+// bit instead. Normal operands and results only; anything else takes the plain division.
 float bly_div(float a, float b)
 {
-    precise float q = a / b;
-    precise float r = fma(-q, b, a);
-    precise float c = q + r / b;
-    return c;
+    uint ua = floatBitsToUint(a), ub = floatBitsToUint(b);
+    int ea = int((ua >> 23) & 0xffu), eb = int((ub >> 23) & 0xffu);
+    if (ea == 0 || ea == 255 || eb == 0 || eb == 255)
+        return a / b;
+    uint ma = (ua & 0x7fffffu) | 0x800000u, mb = (ub & 0x7fffffu) | 0x800000u;
+    int e = ea - eb + 127;
+    if (ma < mb) {
+        ma <<= 1;
+        e -= 1;
+    }
+    uint q = 0u, r = ma;                // r in [mb, 2 mb): the first quotient bit is 1
+    for (int i = 0; i < 25; i++) {      // 24 mantissa bits and a rounding bit
+        q <<= 1;
+        if (r >= mb) {
+            r -= mb;
+            q |= 1u;
+        }
+        r <<= 1;
+    }
+    uint mant = q >> 1;
+    if ((q & 1u) != 0u && (r != 0u || (mant & 1u) != 0u))
+        mant += 1u;
+    if (mant == 0x1000000u) {
+        mant >>= 1;
+        e += 1;
+    }
+    if (e <= 0 || e >= 255)
+        return a / b;
+    return uintBitsToFloat(((ua ^ ub) & 0x80000000u) | (uint(e) << 23) | (mant & 0x7fffffu));
 }
 
 void main()
