@@ -21,6 +21,7 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"devices", bly_cli_devices, "list Vulkan devices and their features"},
 };
 
 static void
