@@ -329,7 +329,7 @@ bly_vk_rope_table(bly_vk_buf_t *table, uint32_t head_dim, uint32_t positions, fl
 }
 
 int
-bly_vk_op_rope(bly_vk_t *vk, bly_vk_buf_t *x, uint32_t x_off, bly_vk_buf_t *table,
+bly_vk_op_rope(bly_vk_t *vk, bool neox, bly_vk_buf_t *x, uint32_t x_off, bly_vk_buf_t *table,
                bly_vk_buf_t *y, uint32_t y_off, uint32_t head_dim, uint32_t n_heads,
                uint32_t n_tok, uint32_t pos0)
 {
@@ -344,7 +344,8 @@ bly_vk_op_rope(bly_vk_t *vk, bly_vk_buf_t *x, uint32_t x_off, bly_vk_buf_t *tabl
     s_rope_push_t push = {head_dim, n_heads, n_tok, pos0, x_off, y_off};
     uint32_t gx = s_div_up(head_dim / 2 * n_heads, bly_vk_wg_size(vk));
     bly_vk_bind_t b[3] = {{.buf = x}, {.buf = table}, {.buf = y}};
-    return bly_vk_dispatch(vk, BLY_VK_K_ROPE, b, 3, &push, sizeof(push), gx, n_tok, 1);
+    bly_vk_kernel_t k = neox ? BLY_VK_K_ROPE : BLY_VK_K_ROPE_NORMAL;
+    return bly_vk_dispatch(vk, k, b, 3, &push, sizeof(push), gx, n_tok, 1);
 }
 
 int

@@ -76,13 +76,14 @@ BLY_MUST_USE int bly_vk_op_swiglu(bly_vk_t *vk, bly_vk_buf_t *a, uint32_t a_off,
 BLY_MUST_USE int bly_vk_op_copy(bly_vk_t *vk, bly_vk_buf_t *a, uint32_t a_off, bly_vk_buf_t *y,
                                 uint32_t y_off, uint32_t n);
 
-//  Fill `table` (positions x head_dim/2 pairs of cos, sin) for NeoX RoPE with `base`, using
-//  the CPU reference's angles. Returns 0 or -1.
+//  Fill `table` (positions x head_dim/2 pairs of cos, sin) for RoPE with `base`, using the
+//  CPU reference's angles (the same for both layouts). Returns 0 or -1.
 BLY_MUST_USE int bly_vk_rope_table(bly_vk_buf_t *table, uint32_t head_dim, uint32_t positions,
                                    float base);
 
-//  NeoX RoPE of x [n_tok][n_heads][head_dim] at positions pos0.. into y (may alias x).
-BLY_MUST_USE int bly_vk_op_rope(bly_vk_t *vk, bly_vk_buf_t *x, uint32_t x_off,
+//  RoPE of x [n_tok][n_heads][head_dim] at positions pos0.. into y (may alias x), in the
+//  NeoX layout (qwen3) or, with !neox, the normal layout (llama).
+BLY_MUST_USE int bly_vk_op_rope(bly_vk_t *vk, bool neox, bly_vk_buf_t *x, uint32_t x_off,
                                 bly_vk_buf_t *table, bly_vk_buf_t *y, uint32_t y_off,
                                 uint32_t head_dim, uint32_t n_heads, uint32_t n_tok,
                                 uint32_t pos0);

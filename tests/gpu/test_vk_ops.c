@@ -379,17 +379,22 @@ START_TEST(test_rope)
     float *x = s_floats(n, 3.0f), *want = malloc(n * sizeof(float));
     float *got = malloc((n + 9) * sizeof(float));
     ck_assert(want && got);
+    //  _i 0: NeoX layout, subgroups; 1: normal layout, the shared-memory fallback.
+    bool neox = _i == 0;
     memcpy(want, x, n * sizeof(float));
     for (uint32_t t = 0; t < nt; t++)
-        bly_ref_rope_neox(want + (size_t) t * hd * nh, nh, hd, pos0 + t, base);
+        if (neox)
+            bly_ref_rope_neox(want + (size_t) t * hd * nh, nh, hd, pos0 + t, base);
+        else
+            bly_ref_rope_normal(want + (size_t) t * hd * nh, nh, hd, pos0 + t, base);
     bly_vk_buf_t *tb = bly_vk_buf_new(vk, (size_t) positions * hd * sizeof(float));
     ck_assert_ptr_nonnull(tb);
     ck_assert_int_eq(bly_vk_rope_table(tb, hd, positions, base), 0);
     bly_vk_buf_t *xb = s_upload(vk, x, n * sizeof(float));
     bly_vk_buf_t *yb = bly_vk_buf_new(vk, (n + 9) * sizeof(float));
     ck_assert_int_eq(bly_vk_begin(vk), 0);
-    ck_assert_int_eq(bly_vk_op_rope(vk, xb, 0, tb, yb, 9, hd, nh, nt, pos0), 0);
-    ck_assert_int_eq(bly_vk_op_rope(vk, xb, 0, tb, xb, 0, hd, nh, nt, pos0), 0);   //  in place
+    ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, yb, 9, hd, nh, nt, pos0), 0);
+    ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, xb, 0, hd, nh, nt, pos0), 0);   //  in place
     ck_assert_int_eq(bly_vk_submit(vk), 0);
     s_download(yb, got, (n + 9) * sizeof(float));
     double e = s_nmse(got + 9, want, n);
@@ -398,7 +403,7 @@ START_TEST(test_rope)
     ck_assert_msg(s_nmse(got, want, n) < 1e-7, "rope in place");
     //  Positions past the table are refused.
     ck_assert_int_eq(bly_vk_begin(vk), 0);
-    ck_assert_int_eq(bly_vk_op_rope(vk, xb, 0, tb, xb, 0, hd, nh, nt, positions - 2), -1);
+    ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, xb, 0, hd, nh, nt, positions - 2), -1);
     ck_assert_int_eq(bly_vk_submit(vk), -1);
     bly_vk_buf_destroy(&tb);
     bly_vk_buf_destroy(&xb);

@@ -3,7 +3,7 @@
 // BLY_WTYPE selects the weight type (F32 0, F16 1, BF16 30: float activations; Q8_0 8: Q8_0
 // activations; Q4_K 12, Q6_K 14: Q8_K activations). BLY_TB tokens per workgroup (1: decode
 // mat-vec; 4: prefill mat-mat, weights dequantized once per 4 tokens). Each workgroup does
-// BLY_ROWS rows; invocations stride over 32-element units of a row, then reduce.
+// BLY_ROWS rows; invocations stride over units of a row (8 to 32 elements), then reduce.
 // Grid: x (+ y * x_count) over row groups, z over token groups.
 #extension GL_GOOGLE_include_directive : require
 #include "bly_common.glsl"
@@ -35,50 +35,73 @@ layout(push_constant) uniform P {
 
 #include "bly_weights.glsl"
 
-float acc[BLY_ROWS][BLY_TB];
+// Each s_unit returns the partial sums of one unit of a row for the (up to 4) tokens of this
+// workgroup, one per vector component; unused components stay 0.
+uint s_tok(uint t)
+{
+    return gl_WorkGroupID.z * BLY_TB + t;
+}
 
 #if !BLY_QUANT
-void s_unit(uint r, uint row, uint u)
+#define UNIT 8u         // elements per unit: 8 lanes cover 64 columns
+float s_x(uint tok, uint c)
 {
-    uint c_end = min(32u * u + 32u, p.n_cols);
-    for (uint c = 32u * u; c < c_end; c++) {
-        float w = w_dequant(row, c);
-        [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
-            uint tok = gl_WorkGroupID.z * BLY_TB + t;
-            if (tok < p.n_tok) {
-                float xv = x[p.x_off + tok * p.n_cols + c];
-                if (p.x_round == 1u)
-                    xv = bly_round_f16(xv);
-                else if (p.x_round == 2u)
-                    xv = bly_round_bf16(xv);
-                acc[r][t] += w * xv;
-            }
+    float xv = x[p.x_off + tok * p.n_cols + c];
+    if (p.x_round == 1u)
+        xv = bly_round_f16(xv);
+    else if (p.x_round == 2u)
+        xv = bly_round_bf16(xv);
+    return xv;
+}
+
+vec4 s_unit(uint row, uint u)
+{
+    vec4 acc = vec4(0.0);
+    uint c0 = UNIT * u;
+    uint n = min(UNIT, p.n_cols - c0);
+    float w[UNIT];
+    [[unroll]] for (uint k = 0u; k < UNIT; k++)
+        w[k] = k < n ? w_dequant(row, c0 + k) : 0.0;
+    [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
+        uint tok = s_tok(t);
+        if (tok < p.n_tok) {
+            float s = 0.0;
+            [[unroll]] for (uint k = 0u; k < UNIT; k++)
+                s += k < n ? w[k] * s_x(tok, c0 + k) : 0.0;
+            acc[t] = s;
         }
     }
+    return acc;
 }
 #elif BLY_WTYPE == 8
-void s_unit(uint r, uint row, uint u)
+#define UNIT 16u        // half a Q8_0 block: 4 words
+vec4 s_unit(uint row, uint u)
 {
-    uint blk = row + u * 34u;
+    vec4 acc = vec4(0.0);
+    uint b = u >> 1, h = u & 1u;
+    uint blk = row + b * 34u;
     float dw = w_f16(blk);
-    uint ww[8];
-    [[unroll]] for (uint k = 0u; k < 8u; k++)
-        ww[k] = w_u32(blk + 2u + 4u * k);
+    uint ww[4];
+    [[unroll]] for (uint k = 0u; k < 4u; k++)
+        ww[k] = w_u32(blk + 2u + 16u * h + 4u * k);
     uint nb = p.n_cols / 32u;
     [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
-        uint tok = gl_WorkGroupID.z * BLY_TB + t;
+        uint tok = s_tok(t);
         if (tok < p.n_tok) {
-            uint xb = tok * nb + u;
+            uint xb = tok * nb + b;
             int isum = 0;
-            [[unroll]] for (uint k = 0u; k < 8u; k++)
-                isum += bly_dot4(ww[k], xq[xb * 8u + k]);
-            acc[r][t] += float(isum) * (dw * xd[xb]);
+            [[unroll]] for (uint k = 0u; k < 4u; k++)
+                isum += bly_dot4(ww[k], xq[xb * 8u + 4u * h + k]);
+            acc[t] = float(isum) * (dw * xd[xb]);
         }
     }
+    return acc;
 }
 #elif BLY_WTYPE == 12
-void s_unit(uint r, uint row, uint u)
+#define UNIT 32u        // one sub-block of a 256-element super-block
+vec4 s_unit(uint row, uint u)
 {
+    vec4 acc = vec4(0.0);
     uint b = u >> 3, sub = u & 7u;
     uint blk = row + b * 144u;
     uvec2 sm = w_q4k_scale_min(blk + 4u, sub);
@@ -88,7 +111,7 @@ void s_unit(uint r, uint row, uint u)
         ww[k] = (w_u32(blk + 16u + 32u * (sub >> 1) + 4u * k) >> (4u * (sub & 1u))) & 0x0f0f0f0fu;
     uint nbk = p.n_cols / 256u;
     [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
-        uint tok = gl_WorkGroupID.z * BLY_TB + t;
+        uint tok = s_tok(t);
         if (tok < p.n_tok) {
             uint xb = tok * nbk + b;
             int isum = 0, bsum = 0;
@@ -98,13 +121,16 @@ void s_unit(uint r, uint row, uint u)
                 bsum += bly_dot4(0x01010101u, xw);
             }
             float dx = xd[xb];
-            acc[r][t] += (d * dx) * float(int(sm.x) * isum) - (dmin * dx) * float(int(sm.y) * bsum);
+            acc[t] = (d * dx) * float(int(sm.x) * isum) - (dmin * dx) * float(int(sm.y) * bsum);
         }
     }
+    return acc;
 }
 #elif BLY_WTYPE == 14
-void s_unit(uint r, uint row, uint u)
+#define UNIT 32u        // two 16-element sub-blocks of a 256-element super-block
+vec4 s_unit(uint row, uint u)
 {
+    vec4 acc = vec4(0.0);
     uint b = u >> 3, sub = u & 7u;
     uint n = sub >> 2, qd = sub & 3u;
     uint blk = row + b * 210u;
@@ -119,7 +145,7 @@ void s_unit(uint r, uint row, uint u)
     }
     uint nbk = p.n_cols / 256u;
     [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
-        uint tok = gl_WorkGroupID.z * BLY_TB + t;
+        uint tok = s_tok(t);
         if (tok < p.n_tok) {
             uint xb = tok * nbk + b;
             int s0 = 0, s1 = 0;
@@ -128,9 +154,10 @@ void s_unit(uint r, uint row, uint u)
                 s0 += bly_dot4(ww[k], xw0) - 32 * bly_dot4(0x01010101u, xw0);
                 s1 += bly_dot4(ww[4u + k], xw1) - 32 * bly_dot4(0x01010101u, xw1);
             }
-            acc[r][t] += (d * xd[xb]) * float(sc0 * s0 + sc1 * s1);
+            acc[t] = (d * xd[xb]) * float(sc0 * s0 + sc1 * s1);
         }
     }
+    return acc;
 }
 #endif
 
@@ -140,22 +167,18 @@ void main()
     uint r0 = rg * BLY_ROWS;
     if (r0 >= p.n_rows)
         return;     // uniform across the workgroup
+    vec4 acc[BLY_ROWS];
     [[unroll]] for (uint r = 0u; r < BLY_ROWS; r++)
-        [[unroll]] for (uint t = 0u; t < BLY_TB; t++)
-            acc[r][t] = 0.0;
-#if BLY_QUANT && BLY_WTYPE != 8
-    uint n_units = p.n_cols / 32u;     // 8 sub-blocks of 32 per 256-block
-#else
-    uint n_units = (p.n_cols + 31u) / 32u;
-#endif
+        acc[r] = vec4(0.0);
+    uint n_units = (p.n_cols + UNIT - 1u) / UNIT;
     for (uint u = LID; u < n_units; u += WG)
         [[unroll]] for (uint r = 0u; r < BLY_ROWS; r++)
             if (r0 + r < p.n_rows)
-                s_unit(r, (r0 + r) * p.row_bytes, u);
+                acc[r] += s_unit((r0 + r) * p.row_bytes, u);
     [[unroll]] for (uint r = 0u; r < BLY_ROWS; r++) {
         [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
             float s = bly_wg_sum(acc[r][t]);
-            uint tok = gl_WorkGroupID.z * BLY_TB + t;
+            uint tok = s_tok(t);
             if (LID == 0u && r0 + r < p.n_rows && tok < p.n_tok)
                 y[p.y_off + tok * p.y_stride + p.row0 + r0 + r] = s;
         }

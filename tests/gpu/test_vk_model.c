@@ -1,0 +1,315 @@
+/*  test_vk_model - the model on Vulkan end to end, on both shared tiny models: the golden
+    prompt ids, all last-position logits against llama.cpp's files, the greedy ids and logits
+    for safe_steps against the golden file and against the CPU backend run in the same test;
+    stage ranges (run_layers / head) against the CPU's; and the refusals (bad ids, a full
+    context, out-of-range layers, an oversize KV budget). The validation layer is on. */
+
+#include "bly_vk_model.h"
+#include "cpu/bly_ref.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_PROMPTS 3
+#define S_IDS_MAX 64
+#define S_STEPS 32
+
+//  What one golden prompt says (parsed from the JSON by key, in file order).
+typedef struct {
+    int32_t ids[S_IDS_MAX];
+    size_t n_ids;
+    int32_t greedy[S_STEPS];
+    float greedy_logit[S_STEPS];
+    size_t safe_steps;
+} s_golden_t;
+
+static char *
+s_read(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ck_assert_int_ge(n, 0);
+    rewind(f);
+    char *data = malloc((size_t) n + 1);
+    ck_assert_ptr_nonnull(data);
+    ck_assert_uint_eq(fread(data, 1, (size_t) n, f), (size_t) n);
+    data[n] = 0;
+    fclose(f);
+    if (size)
+        *size = (size_t) n;
+    return data;
+}
+
+static const char *
+s_path(char *buf, size_t size, const char *model, const char *suffix)
+{
+    const char *shared = getenv("BLY_SHARED_DIR");
+    snprintf(buf, size, "%s/testdata/models/%s%s", shared ? shared : "../shared", model, suffix);
+    return buf;
+}
+
+//  After the next `"key":` from *p: returns a pointer to its value and moves *p there.
+static const char *
+s_key(const char **p, const char *key)
+{
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "\"%s\":", key);
+    const char *at = strstr(*p, pattern);
+    ck_assert_msg(at != NULL, "golden key %s missing", key);
+    *p = at + strlen(pattern);
+    return *p;
+}
+
+static void
+s_load_golden(const char *model, s_golden_t *g)
+{
+    char path[1100];
+    char *text = s_read(s_path(path, sizeof(path), model, ".golden.json"), NULL);
+    const char *p = strstr(text, "\"prompts\":");
+    ck_assert_ptr_nonnull(p);
+    for (size_t k = 0; k < S_PROMPTS; k++) {
+        const char *v = s_key(&p, "prompt_ids");
+        const char *end = strchr(v, ']');
+        g[k].n_ids = 0;
+        for (char *next; (v = strpbrk(v, "0123456789")) && v < end; v = next) {
+            ck_assert_uint_lt(g[k].n_ids, S_IDS_MAX);
+            g[k].ids[g[k].n_ids++] = (int32_t) strtol(v, &next, 10);
+        }
+        s_key(&p, "greedy");
+        for (size_t s = 0; s < S_STEPS; s++) {
+            g[k].greedy[s] = (int32_t) strtol(s_key(&p, "id"), NULL, 10);
+            g[k].greedy_logit[s] = strtof(s_key(&p, "logit"), NULL);
+        }
+        g[k].safe_steps = (size_t) strtol(s_key(&p, "safe_steps"), NULL, 10);
+        ck_assert_uint_le(g[k].safe_steps, S_STEPS);
+    }
+    free(text);
+}
+
+static bly_vk_t *
+s_open(void)
+{
+    bly_vk_options_t opt = {.auto_choice = true, .validation = true};
+    char error[256] = "";
+    bly_vk_t *vk = bly_vk_new(&opt, error, sizeof(error));
+    ck_assert_msg(vk != NULL, "%s", error);
+    return vk;
+}
+
+static void
+s_close(bly_vk_t **vk)
+{
+    bly_vk_destroy(vk);
+    ck_assert_msg(bly_vk_validation_errors() == 0, "validation errors: %llu",
+                  (unsigned long long) bly_vk_validation_errors());
+}
+
+static bly_model_t *
+s_load(const char *name)
+{
+    char path[1100], error[256] = "";
+    bly_model_t *model = bly_model_load(s_path(path, sizeof(path), name, ".gguf"), error,
+                                        sizeof(error));
+    ck_assert_msg(model != NULL, "%s", error);
+    return model;
+}
+
+static double
+s_max_diff(const float *a, const float *b, size_t n)
+{
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs((double) a[i] - b[i]));
+    return worst;
+}
+
+//  Golden prompts on Vulkan and on the CPU backend: logits within `tol`, greedy ids equal.
+static void
+s_check_model(const char *name, double tol)
+{
+    bly_model_t *model = s_load(name);
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    s_golden_t g[S_PROMPTS];
+    s_load_golden(name, g);
+    bly_vk_t *vk = s_open();
+    char error[256] = "";
+    bly_vk_model_t *vm = bly_vk_model_new(vk, model, 0, hp->n_layer, true, true, 64, 8, error,
+                                          sizeof(error));
+    ck_assert_msg(vm != NULL, "%s", error);
+    bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 64, 8, 1, NULL, 0);
+    ck_assert_ptr_nonnull(cpu);
+    float *lv = malloc(hp->n_vocab * sizeof(float)), *lc = malloc(hp->n_vocab * sizeof(float));
+    ck_assert(lv && lc);
+    double worst_golden = 0.0, worst_cpu = 0.0;
+    for (size_t k = 0; k < S_PROMPTS; k++) {
+        int32_t am = -1;
+        ck_assert_int_eq(bly_vk_model_eval(vm, g[k].ids, g[k].n_ids, 0, lv, &am), 0);
+        ck_assert_int_eq(bly_model_eval(cpu, g[k].ids, g[k].n_ids, 0, lc), 0);
+        char path[1100], suffix[32];
+        snprintf(suffix, sizeof(suffix), ".p%zu.logits.f32", k + 1);
+        size_t size;
+        float *want = (float *) s_read(s_path(path, sizeof(path), name, suffix), &size);
+        ck_assert_uint_eq(size, hp->n_vocab * sizeof(float));
+        worst_golden = fmax(worst_golden, s_max_diff(lv, want, hp->n_vocab));
+        worst_cpu = fmax(worst_cpu, s_max_diff(lv, lc, hp->n_vocab));
+        free(want);
+        ck_assert_msg(worst_golden <= tol, "%s P%zu: logits %g from golden", name, k + 1,
+                      worst_golden);
+        ck_assert_msg(worst_cpu <= tol, "%s P%zu: logits %g from the CPU", name, k + 1,
+                      worst_cpu);
+        size_t pos = g[k].n_ids;
+        for (size_t s = 0; s < g[k].safe_steps; s++, pos++) {
+            ck_assert_int_eq(am, (int32_t) bly_ref_argmax(lv, hp->n_vocab));
+            int32_t cpu_id = (int32_t) bly_ref_argmax(lc, hp->n_vocab);
+            ck_assert_msg(am == g[k].greedy[s] && cpu_id == am,
+                          "%s P%zu step %zu: vulkan %d, cpu %d, golden %d", name, k + 1, s, am,
+                          cpu_id, g[k].greedy[s]);
+            ck_assert_msg(fabs(lv[am] - g[k].greedy_logit[s]) <= tol, "%s P%zu step %zu logit",
+                          name, k + 1, s);
+            int32_t id = am;
+            ck_assert_int_eq(bly_vk_model_eval(vm, &id, 1, pos, lv, &am), 0);
+            ck_assert_int_eq(bly_model_eval(cpu, &id, 1, pos, lc), 0);
+            worst_cpu = fmax(worst_cpu, s_max_diff(lv, lc, hp->n_vocab));
+        }
+    }
+    ck_assert_msg(worst_cpu <= tol, "%s: steps' logits %g from the CPU", name, worst_cpu);
+    printf("%s on %s: worst logit difference %.3g from llama.cpp, %.3g from the CPU backend\n",
+           name, bly_vk_info(vk)->name, worst_golden, worst_cpu);
+    free(lv);
+    free(lc);
+    bly_model_ctx_destroy(&cpu);
+    bly_vk_model_destroy(&vm);
+    ck_assert_ptr_null(vm);
+    s_close(&vk);
+    bly_model_destroy(&model);
+}
+
+START_TEST(test_golden_f32)
+{
+    s_check_model("qwen3-tiny-f32", 1e-4);
+}
+END_TEST
+
+START_TEST(test_golden_q8)
+{
+    //  The README's Q8_0 tolerance: one activation on a rounding boundary may move a logit.
+    s_check_model("qwen3-tiny-q8", 0.25);
+}
+END_TEST
+
+//  Two shards ([0, 1) and [1, n) + head) fed host activations, against the CPU's stages.
+START_TEST(test_stages)
+{
+    bly_model_t *model = s_load("qwen3-tiny-f32");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    s_golden_t g[S_PROMPTS];
+    s_load_golden("qwen3-tiny-f32", g);
+    size_t n = g[0].n_ids, ne = hp->n_embd;
+    bly_vk_t *vk = s_open();
+    bly_vk_model_t *a = bly_vk_model_new(vk, model, 0, 1, false, false, 32, 16, NULL, 0);
+    bly_vk_model_t *b = bly_vk_model_new(vk, model, 1, hp->n_layer, false, true, 32, 16, NULL, 0);
+    bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 32, 16, 1, NULL, 0);
+    ck_assert(a && b && cpu);
+    float *xv = malloc(n * ne * sizeof(float)), *xc = malloc(n * ne * sizeof(float));
+    float *lv = malloc(hp->n_vocab * sizeof(float)), *lc = malloc(hp->n_vocab * sizeof(float));
+    ck_assert(xv && xc && lv && lc);
+    ck_assert_int_eq(bly_model_embed(model, g[0].ids, n, xc), 0);
+    memcpy(xv, xc, n * ne * sizeof(float));
+    ck_assert_int_eq(bly_model_run_layers(cpu, 0, hp->n_layer, xc, n, 0), 0);
+    ck_assert_int_eq(bly_vk_model_run_layers(a, 0, 1, xv, n, 0), 0);
+    ck_assert_int_eq(bly_vk_model_run_layers(b, 1, hp->n_layer, xv, n, 0), 0);
+    ck_assert_msg(s_max_diff(xv, xc, n * ne) < 1e-4, "activations %g", s_max_diff(xv, xc, n * ne));
+    ck_assert_int_eq(bly_model_head(cpu, xc + (n - 1) * ne, lc), 0);
+    ck_assert_int_eq(bly_vk_model_head(b, xv + (n - 1) * ne, lv), 0);
+    ck_assert_msg(s_max_diff(lv, lc, hp->n_vocab) < 1e-4, "logits %g",
+                  s_max_diff(lv, lc, hp->n_vocab));
+    //  Refusals: layers not served, a batch above n_batch, positions past the cache, no head.
+    ck_assert_int_eq(bly_vk_model_run_layers(a, 1, 2, xv, 1, 0), -1);
+    ck_assert_int_eq(bly_vk_model_run_layers(a, 0, 1, xv, 17, 0), -1);
+    ck_assert_int_eq(bly_vk_model_run_layers(a, 0, 1, xv, 2, 31), -1);
+    ck_assert_int_eq(bly_vk_model_run_layers(a, 0, 1, xv, 1, 31), 0);     //  the last slot
+    ck_assert_int_eq(bly_vk_model_head(a, xv, lv), -1);
+    free(xv);
+    free(xc);
+    free(lv);
+    free(lc);
+    bly_model_ctx_destroy(&cpu);
+    bly_vk_model_destroy(&a);
+    bly_vk_model_destroy(&b);
+    s_close(&vk);
+    bly_model_destroy(&model);
+}
+END_TEST
+
+START_TEST(test_refusals)
+{
+    bly_model_t *model = s_load("qwen3-tiny-f32");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    bly_vk_t *vk = s_open();
+    char error[256];
+    const size_t bad[][4] = {
+        {1, 0, 16, 8},                      //  end before first
+        {0, 3, 16, 8},                      //  past the last layer (2 layers)
+        {0, 2, 0, 8},                       //  no context
+        {0, 2, 16, 17},                     //  batch above the context
+        {0, 2, BLY_MODEL_CTX_MAX + 1, 8},   //  context above the limit
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        error[0] = 0;
+        ck_assert_ptr_null(bly_vk_model_new(vk, model, bad[i][0], bad[i][1], true, true,
+                                            bad[i][2], bad[i][3], error, sizeof(error)));
+        ck_assert_msg(strlen(error) > 0, "case %zu has no reason", i);
+    }
+    bly_vk_model_t *vm = bly_vk_model_new(vk, model, 0, hp->n_layer, true, true, 16, 8, error,
+                                          sizeof(error));
+    ck_assert_msg(vm != NULL, "%s", error);
+    ck_assert_uint_eq(bly_vk_model_kv_bytes(vm), 2ull * hp->n_layer * 16 * hp->n_kv_head
+                                                     * hp->head_dim * sizeof(float));
+    ck_assert_uint_gt(bly_vk_model_weight_bytes(vm), 0);
+    int32_t ids[17] = {1, 2, 3}, am = -1;
+    ids[1] = (int32_t) hp->n_vocab;
+    ck_assert_int_eq(bly_vk_model_eval(vm, ids, 3, 0, NULL, &am), -1);
+    ids[1] = -1;
+    ck_assert_int_eq(bly_vk_model_eval(vm, ids, 3, 0, NULL, &am), -1);
+    ids[1] = 2;
+    ck_assert_int_eq(bly_vk_model_eval(vm, ids, 17, 0, NULL, &am), -1);   //  17 > 16 positions
+    ck_assert_int_eq(bly_vk_model_eval(vm, ids, 1, 16, NULL, &am), -1);
+    ck_assert_int_eq(bly_vk_model_eval(vm, ids, 3, 0, NULL, &am), 0);     //  still works
+    ck_assert_int_ge(am, 0);
+    ck_assert_int_lt(am, (int32_t) hp->n_vocab);
+    bly_vk_model_destroy(&vm);
+    s_close(&vk);
+    bly_model_destroy(&model);
+}
+END_TEST
+
+static Suite *
+s_suite(void)
+{
+    Suite *s = suite_create("vk_model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, test_golden_f32);
+    tcase_add_test(tc, test_golden_q8);
+    tcase_add_test(tc, test_stages);
+    tcase_add_test(tc, test_refusals);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    if (!bly_vk_available())
+        return 77;      //  No Vulkan driver at all: skipped, not passed.
+    SRunner *sr = srunner_create(s_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
