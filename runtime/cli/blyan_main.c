@@ -21,6 +21,10 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"generate", bly_cli_generate, "generate text with a model on this machine"},
+    {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
+    {"tokenize", bly_cli_tokenize, "print the token ids of a text"},
+    {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
     {"devices", bly_cli_devices, "list Vulkan devices and their features"},
 };
 
