@@ -185,16 +185,28 @@ s_has_device_extension(VkPhysicalDevice pd, const char *name)
     return found;
 }
 
+//  Preference order of device types: the rank is the index here.
+static const struct {
+    VkPhysicalDeviceType type;
+    const char *name;
+} s_types[] = {
+    {VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, "discrete"},
+    {VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, "integrated"},
+    {VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU, "virtual"},
+    {VK_PHYSICAL_DEVICE_TYPE_CPU, "cpu"},
+};
+
 static void
 s_probe_type(bly_vk_info_t *info, VkPhysicalDeviceType type)
 {
-    switch (type) {
-    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: info->type_name = "discrete"; info->type_rank = 0; break;
-    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: info->type_name = "integrated"; info->type_rank = 1; break;
-    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: info->type_name = "virtual"; info->type_rank = 2; break;
-    case VK_PHYSICAL_DEVICE_TYPE_CPU: info->type_name = "cpu"; info->type_rank = 3; break;
-    default: info->type_name = "other"; info->type_rank = 4; break;
-    }
+    uint32_t n = sizeof(s_types) / sizeof(s_types[0]);
+    info->type_name = "other";
+    info->type_rank = n;
+    for (uint32_t i = 0; i < n; i++)
+        if (s_types[i].type == type) {
+            info->type_name = s_types[i].name;
+            info->type_rank = i;
+        }
 }
 
 static void

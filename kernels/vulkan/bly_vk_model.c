@@ -7,7 +7,6 @@
 #include "bly_vk_ops.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,20 +56,6 @@ struct bly_vk_model_t {
     uint64_t weight_bytes;
 };
 
-static void
-s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static void
-s_error(char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-}
-
 //  Upload the 2-D tensor `name` as a weight (ne0 = cols, ne1 = rows).
 static int
 s_weight(bly_vk_model_t *self, const char *name, bly_vk_weight_t *w, char *error,
@@ -80,7 +65,7 @@ s_weight(bly_vk_model_t *self, const char *name, bly_vk_weight_t *w, char *error
     if (!t || t->ne[0] > UINT32_MAX || t->ne[1] > UINT32_MAX
         || bly_vk_weight_init(self->vk, w, t->type, (uint32_t) t->ne[1], (uint32_t) t->ne[0],
                               t->data)) {
-        s_error(error, error_size, "vulkan: cannot upload tensor %s", name);
+        snprintf(error, error_size, "vulkan: cannot upload tensor %s", name);
         return -1;
     }
     self->weight_bytes += t->size;
@@ -95,7 +80,7 @@ s_vector(bly_vk_model_t *self, const char *name, bly_vk_buf_t **buf, char *error
     const bly_gguf_tensor_t *t = bly_gguf_tensor_find(bly_model_gguf(self->model), name);
     if (!t || t->type != BLY_TYPE_F32 || !(*buf = bly_vk_buf_new(self->vk, t->size))
         || bly_vk_buf_write(*buf, 0, t->data, t->size)) {
-        s_error(error, error_size, "vulkan: cannot upload tensor %s", name);
+        snprintf(error, error_size, "vulkan: cannot upload tensor %s", name);
         return -1;
     }
     self->weight_bytes += t->size;
@@ -127,7 +112,7 @@ s_layer_new(bly_vk_model_t *self, size_t i, char *error, size_t error_size)
     l->k_cache = bly_vk_buf_new(self->vk, cache);
     l->v_cache = bly_vk_buf_new(self->vk, cache);
     if (!l->k_cache || !l->v_cache) {
-        s_error(error, error_size, "vulkan: no device memory for the KV cache of layer %zu", i);
+        snprintf(error, error_size, "vulkan: no device memory for the KV cache of layer %zu", i);
         return -1;
     }
     return 0;
@@ -140,13 +125,13 @@ s_plan(bly_vk_model_t *self, size_t first, size_t end, size_t n_ctx, size_t n_ba
 {
     const bly_model_hparams_t *hp = &self->hp;
     if (first > end || end > hp->n_layer || (first == end && !self->embed && !self->head)) {
-        s_error(error, error_size, "vulkan: layer range [%zu, %zu) is not in [0, %u]", first,
+        snprintf(error, error_size, "vulkan: layer range [%zu, %zu) is not in [0, %u]", first,
                 end, hp->n_layer);
         return -1;
     }
     if (n_ctx == 0 || n_ctx > BLY_MODEL_CTX_MAX || n_ctx > BLY_VK_ROPE_POSITIONS_MAX
         || n_batch == 0 || n_batch > BLY_MODEL_BATCH_MAX || n_batch > n_ctx) {
-        s_error(error, error_size, "vulkan: context %zu / batch %zu out of range", n_ctx,
+        snprintf(error, error_size, "vulkan: context %zu / batch %zu out of range", n_ctx,
                 n_batch);
         return -1;
     }
@@ -157,9 +142,10 @@ s_plan(bly_vk_model_t *self, size_t first, size_t end, size_t n_ctx, size_t n_ba
     self->q_dim = hp->n_head * hp->head_dim;
     self->kv_dim = hp->n_kv_head * hp->head_dim;
     self->kv_bytes = 2ull * (end - first) * n_ctx * self->kv_dim * sizeof(float);
+    uint64_t layer_bytes = (uint64_t) n_ctx * self->kv_dim * sizeof(float);
     if (self->kv_bytes > BLY_MODEL_KV_BYTES_MAX
-        || (uint64_t) n_ctx * self->kv_dim * sizeof(float) > bly_vk_info(self->vk)->max_storage_range) {
-        s_error(error, error_size, "vulkan: a KV cache of %llu bytes exceeds the budget",
+        || layer_bytes > bly_vk_info(self->vk)->max_storage_range) {
+        snprintf(error, error_size, "vulkan: a KV cache of %llu bytes exceeds the budget",
                 (unsigned long long) self->kv_bytes);
         return -1;
     }
@@ -206,7 +192,7 @@ bly_vk_model_new(bly_vk_t *vk, const bly_model_t *model, size_t layer_first, siz
     bly_assert(model);
     bly_vk_model_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        s_error(error, error_size, "vulkan: out of memory");
+        snprintf(error, error_size, "vulkan: out of memory");
         return NULL;
     }
     self->vk = vk;
@@ -218,7 +204,7 @@ bly_vk_model_new(bly_vk_t *vk, const bly_model_t *model, size_t layer_first, siz
         goto out_destroy;
     self->layers = calloc(layer_end - layer_first + 1, sizeof(*self->layers));
     if (!self->layers || s_buffers_new(self)) {
-        s_error(error, error_size, "vulkan: no memory for the activation buffers");
+        snprintf(error, error_size, "vulkan: no memory for the activation buffers");
         goto out_destroy;
     }
     for (size_t i = layer_first; i < layer_end; i++)

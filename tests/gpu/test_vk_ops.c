@@ -394,7 +394,8 @@ START_TEST(test_rope)
     bly_vk_buf_t *yb = bly_vk_buf_new(vk, (n + 9) * sizeof(float));
     ck_assert_int_eq(bly_vk_begin(vk), 0);
     ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, yb, 9, hd, nh, nt, pos0), 0);
-    ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, xb, 0, hd, nh, nt, pos0), 0);   //  in place
+    //  In place.
+    ck_assert_int_eq(bly_vk_op_rope(vk, neox, xb, 0, tb, xb, 0, hd, nh, nt, pos0), 0);
     ck_assert_int_eq(bly_vk_submit(vk), 0);
     s_download(yb, got, (n + 9) * sizeof(float));
     double e = s_nmse(got + 9, want, n);
