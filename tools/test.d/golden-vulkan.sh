@@ -10,6 +10,8 @@ if ! build/blyan devices >/dev/null 2>&1; then
   echo "golden-vulkan: no Vulkan device, skipped"
   exit 0
 fi
+# The listing marks exactly one device as the default choice.
+[ "$(build/blyan devices | grep -c '^\* ')" -eq 1 ] || { echo "golden-vulkan: blyan devices"; exit 1; }
 export LP_NUM_THREADS="${LP_NUM_THREADS:-2}"
 export MESA_SHADER_CACHE_DIR="${MESA_SHADER_CACHE_DIR:-$PWD/build/mesa-shader-cache}"
 python3 "$shared/tools/check-golden.py" '["build/blyan","generate","--backend","vulkan"]' \
