@@ -221,8 +221,11 @@ s_probe_memory(VkPhysicalDevice pd, bly_vk_info_t *info)
     VkMemoryPropertyFlags want = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT
                                  | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT
                                  | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    //  Unified only when the mappable device-local type lives on the largest device-local
+    //  heap (integrated GPUs, lavapipe), not a small BAR window of a discrete card.
     for (uint32_t t = 0; t < mem.memoryTypeCount; t++)
-        if ((mem.memoryTypes[t].propertyFlags & want) == want)
+        if ((mem.memoryTypes[t].propertyFlags & want) == want
+            && mem.memoryHeaps[mem.memoryTypes[t].heapIndex].size >= info->device_local_bytes)
             info->unified = true;
 }
 
@@ -670,7 +673,17 @@ s_buf_new(bly_vk_t *vk, uint64_t size, bool host)
         type = s_memory_type(vk, req.memoryTypeBits, 0);
     VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                 .allocationSize = req.size, .memoryTypeIndex = type};
-    if (type == UINT32_MAX || vkAllocateMemory(vk->device, &mai, NULL, &self->memory))
+    bool allocated = type != UINT32_MAX
+                     && vkAllocateMemory(vk->device, &mai, NULL, &self->memory) == VK_SUCCESS;
+    if (!allocated && map && !host) {
+        //  Mappable device memory ran out: plain device memory, reached by staging.
+        map = false;
+        mai.memoryTypeIndex = s_memory_type(vk, req.memoryTypeBits,
+                                            VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+        allocated = mai.memoryTypeIndex != UINT32_MAX
+                    && vkAllocateMemory(vk->device, &mai, NULL, &self->memory) == VK_SUCCESS;
+    }
+    if (!allocated)
         goto out_buffer;
     if (vkBindBufferMemory(vk->device, self->buffer, self->memory, 0))
         goto out_memory;
