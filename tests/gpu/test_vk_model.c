@@ -92,13 +92,19 @@ s_load_golden(const char *model, s_golden_t *g)
 }
 
 static bly_vk_t *
-s_open(void)
+s_open_staged(bool staged)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true};
+    bly_vk_options_t opt = {.auto_choice = true, .validation = true, .force_staging = staged};
     char error[256] = "";
     bly_vk_t *vk = bly_vk_new(&opt, error, sizeof(error));
     ck_assert_msg(vk != NULL, "%s", error);
     return vk;
+}
+
+static bly_vk_t *
+s_open(void)
+{
+    return s_open_staged(false);
 }
 
 static void
@@ -221,6 +227,8 @@ START_TEST(test_golden_q8)
 END_TEST
 
 //  Two shards ([0, 1) and [1, n) + head) fed host activations, against the CPU's stages.
+//  The device is opened as a discrete GPU would be used: weights, activations and logits
+//  all go through the staging buffer.
 START_TEST(test_stages)
 {
     bly_model_t *model = s_load("qwen3-tiny-f32");
@@ -228,7 +236,7 @@ START_TEST(test_stages)
     s_golden_t g[S_PROMPTS];
     s_load_golden("qwen3-tiny-f32", g);
     size_t n = g[0].n_ids, ne = hp->n_embd;
-    bly_vk_t *vk = s_open();
+    bly_vk_t *vk = s_open_staged(true);
     bly_vk_model_t *a = bly_vk_model_new(vk, model, 0, 1, false, false, 32, 16, NULL, 0);
     bly_vk_model_t *b = bly_vk_model_new(vk, model, 1, hp->n_layer, false, true, 32, 16, NULL, 0);
     bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 32, 16, 1, NULL, 0);
