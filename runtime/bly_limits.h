@@ -218,4 +218,33 @@ _Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in
 
 _Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
 
+/* ---- Vulkan backend ----------------------------------------------------- */
+
+/* Physical devices `blyan devices` lists and `vulkan:INDEX` can pick from; a machine with
+   more GPUs than this is not a volunteer's. Costs one bly_vk_info_t (~400 B) each. */
+#define BLY_VK_DEVICES_MAX 16
+
+/* Storage buffers bound by one kernel (attention and quantized products use 4). */
+#define BLY_VK_BINDINGS_MAX 8
+
+/* Dispatches recorded into one submission (one step). A 64-layer model needs about 20 per
+   layer plus a split head, ~1,400. Costs one descriptor set (<= BLY_VK_BINDINGS_MAX
+   descriptors, ~64 B each on the driver side) per dispatch in a pool made at init. */
+#define BLY_VK_DISPATCH_MAX 2048
+
+/* Host-visible staging buffer for devices whose memory the CPU cannot map: uploads and
+   readbacks go through it in pieces of this size. Costs this much host-visible memory. */
+#define BLY_VK_STAGING_BYTES (16u * 1024u * 1024u)
+
+/* Longest wait for one submission before the device is declared lost. lavapipe runs a
+   prefill of a small model in well under a second; a real GPU is far faster. */
+#define BLY_VK_FENCE_TIMEOUT_MS 120000u
+
+/* Push-constant bytes a kernel may use: the Vulkan minimum every device guarantees. */
+#define BLY_VK_PUSH_MAX 128
+
+/* Rows of the rotary cos/sin table made on the host at model load (positions). Costs
+   head_dim * 4 bytes per position: 2 MiB for head_dim 128 at 4,096 positions. */
+#define BLY_VK_ROPE_POSITIONS_MAX 32768
+
 #endif

@@ -59,9 +59,10 @@ bly_bootstrap_msg_t *bly_cli_fetch_peers(const char *endpoint, const char *serve
 //  Returns 0, or -1 after printing why.
 int bly_cli_testnet_bootstrap(const char *dir, char *endpoint, size_t endpoint_size,
                               char *server_hex);
-int bly_cli_tokenize(int argc, char **argv);
-int bly_cli_mkmodel(int argc, char **argv);
+int bly_cli_devices(int argc, char **argv);
 int bly_cli_generate(int argc, char **argv);
 int bly_cli_bench(int argc, char **argv);
+int bly_cli_tokenize(int argc, char **argv);
+int bly_cli_mkmodel(int argc, char **argv);
 
 #endif

@@ -9,6 +9,7 @@
     ========================================================================= */
 
 #include "bly_cli.h"
+#include "bly_cli_backend.h"
 #include "bly_kernels.h"
 #include "bly_limits.h"
 #include "bly_model.h"
@@ -104,11 +105,11 @@ s_cpu_seconds(void)
 
 //  Decode n tokens from position pos, feeding back the argmax.
 static int
-s_decode(bly_model_ctx_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t n)
+s_decode(bly_cli_backend_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         int32_t next = (int32_t) bly_ref_argmax(logits, n_vocab);
-        if (bly_model_eval(ctx, &next, 1, pos + i, logits) != 0)
+        if (bly_cli_backend_eval(ctx, &next, 1, pos + i, logits) != 0)
             return -1;
     }
     return 0;
@@ -118,7 +119,7 @@ s_decode(bly_model_ctx_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t
 //  the same machine load; the buffer is allocated after the peak RSS of
 //  the model alone was read.
 static int
-s_decode_rounds(bly_model_ctx_t *ctx, bly_pool_t *pool, size_t n_vocab, float *logits,
+s_decode_rounds(bly_cli_backend_t *ctx, bly_pool_t *pool, size_t n_vocab, float *logits,
                 size_t pos, size_t n_gen, s_result_t *r)
 {
     r->peak_rss = s_peak_rss();
@@ -150,7 +151,7 @@ s_decode_rounds(bly_model_ctx_t *ctx, bly_pool_t *pool, size_t n_vocab, float *l
 }
 
 static int
-s_run(bly_model_ctx_t *ctx, bly_pool_t *pool, const bly_model_hparams_t *hp, size_t n_prompt,
+s_run(bly_cli_backend_t *ctx, bly_pool_t *pool, const bly_model_hparams_t *hp, size_t n_prompt,
       size_t n_gen, s_result_t *r)
 {
     int32_t *ids = calloc(n_prompt, sizeof(int32_t));
@@ -164,10 +165,10 @@ s_run(bly_model_ctx_t *ctx, bly_pool_t *pool, const bly_model_hparams_t *hp, siz
         ids[i] = (int32_t) ((x >> 33) % hp->n_vocab);
     }
     //  Warm-up: fault the mapped weights in and start the threads.
-    if (bly_model_eval(ctx, ids, n_prompt < 8 ? n_prompt : 8, 0, logits) != 0)
+    if (bly_cli_backend_eval(ctx, ids, n_prompt < 8 ? n_prompt : 8, 0, logits) != 0)
         goto out;
     double t0 = s_now();
-    if (bly_model_eval(ctx, ids, n_prompt, 0, logits) != 0)
+    if (bly_cli_backend_eval(ctx, ids, n_prompt, 0, logits) != 0)
         goto out;
     r->prefill_s = s_now() - t0;
     if (s_decode_rounds(ctx, pool, hp->n_vocab, logits, n_prompt, n_gen, r) != 0)
@@ -182,8 +183,9 @@ out:
 }
 
 static void
-s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, size_t n_prompt,
-         size_t n_gen, uint64_t kv_bytes, const s_result_t *r, bool json)
+s_report(const char *model_path, const char *backend, const bly_model_hparams_t *hp,
+         size_t threads, size_t n_prompt, size_t n_gen, uint64_t kv_bytes, const s_result_t *r,
+         bool json)
 {
     double prefill = n_prompt / r->prefill_s, decode = n_gen / r->decode_s;
     double per_token = (double) hp->weight_bytes + (double) r->kv_read;
@@ -192,15 +194,15 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     double decode_share = r->decode_cpu_s / (r->decode_s * threads);
     double bw_share = r->bw_cpu_s / (r->bw_s * threads);
     if (json) {
-        printf("{\"model\":\"%s\",\"threads\":%zu,\"isa\":\"%s\",\"prompt_tokens\":%zu,"
+        printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%zu,\"isa\":\"%s\",\"prompt_tokens\":%zu,"
                "\"gen_tokens\":%zu,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                "\"read_gb_s\":%.3f,\"bytes_per_token\":%.0f,\"decode_bound_tok_s\":%.2f,"
                "\"decode_vs_bound\":%.3f,\"decode_vs_bound_per_cpu\":%.3f,"
                "\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
                "\"peak_rss_bytes\":%" PRIu64
                ",\"weight_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 "}\n",
-               model_path, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen, prefill,
-               decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
+               model_path, backend, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen,
+               prefill, decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
                decode / bound * bw_share / decode_share, decode_share, bw_share,
                r->peak_rss,
                hp->weight_bytes, kv_bytes);
@@ -208,6 +210,7 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     }
     printf("model       %s (%" PRIu32 " layers, n_embd %" PRIu32 ", %s)\n", model_path,
            hp->n_layer, hp->n_embd, bly_kern_isa_name(bly_kern_isa()));
+    printf("backend     %s\n", backend);
     printf("threads     %zu\n", threads);
     printf("prefill     %zu tokens: %.2f tok/s\n", n_prompt, prefill);
     printf("decode      %zu tokens: %.2f tok/s\n", n_gen, decode);
@@ -234,7 +237,7 @@ bly_cli_bench(int argc, char **argv)
     const char *model_path = bly_cli_opt(argc, argv, "--model");
     const char *backend = bly_cli_opt(argc, argv, "--backend");
     long threads = 2, n_prompt = 128, n_gen = 32;
-    if (!model_path || (backend && strcmp(backend, "cpu") != 0)
+    if (!model_path || !bly_cli_backend_valid(backend)
         || (bly_cli_opt(argc, argv, "--threads")
             && bly_cli_parse_long(bly_cli_opt(argc, argv, "--threads"), 1, BLY_THREADS_MAX,
                                   &threads) != 0)
@@ -244,7 +247,7 @@ bly_cli_bench(int argc, char **argv)
         || (bly_cli_opt(argc, argv, "--gen-tokens")
             && bly_cli_parse_long(bly_cli_opt(argc, argv, "--gen-tokens"), 1, 4096, &n_gen)
                    != 0)) {
-        fprintf(stderr, "usage: blyan bench --model M [--threads N] [--backend cpu] "
+        fprintf(stderr, "usage: blyan bench --model M [--threads N] [--backend cpu|vulkan[:N]] "
                         "[--prompt-tokens 128] [--gen-tokens 32] [--json]\n");
         return 2;
     }
@@ -257,20 +260,21 @@ bly_cli_bench(int argc, char **argv)
     const bly_model_hparams_t *hp = bly_model_hparams(model);
     size_t n_ctx = (size_t) (n_prompt + n_gen);
     size_t n_batch = n_prompt < BLY_MODEL_BATCH_MAX ? (size_t) n_prompt : BLY_MODEL_BATCH_MAX;
-    bly_model_ctx_t *ctx = bly_model_ctx_new(model, 0, hp->n_layer, n_ctx, n_batch,
-                                             (size_t) threads, error, sizeof(error));
+    bly_cli_backend_t *ctx = bly_cli_backend_new(backend, model, n_ctx, n_batch,
+                                                 (size_t) threads, error, sizeof(error));
     bly_pool_t *pool = bly_pool_new((size_t) threads);
     s_result_t r = {0};
     int rc = 1;
     if (!ctx || !pool) {
         fprintf(stderr, "blyan bench: %s\n", ctx ? "cannot start threads" : error);
     } else if (s_run(ctx, pool, hp, (size_t) n_prompt, (size_t) n_gen, &r) == 0) {
-        s_report(model_path, hp, (size_t) threads, (size_t) n_prompt, (size_t) n_gen,
-                 bly_model_ctx_kv_bytes(ctx), &r, bly_cli_flag(argc, argv, "--json"));
+        s_report(model_path, bly_cli_backend_name(ctx), hp, (size_t) threads, (size_t) n_prompt,
+                 (size_t) n_gen, bly_cli_backend_kv_bytes(ctx), &r,
+                 bly_cli_flag(argc, argv, "--json"));
         rc = 0;
     }
     bly_pool_destroy(&pool);
-    bly_model_ctx_destroy(&ctx);
+    bly_cli_backend_destroy(&ctx);
     bly_model_destroy(&model);
     return rc;
 }

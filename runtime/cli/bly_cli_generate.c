@@ -11,6 +11,7 @@
     ========================================================================= */
 
 #include "bly_cli.h"
+#include "bly_cli_backend.h"
 #include "bly_kernels.h"
 #include "bly_limits.h"
 #include "bly_model.h"
@@ -32,6 +33,7 @@ typedef struct {
     const char *model_path;          //  --model.
     const char *prompt;              //  --prompt.
     const char *stop;                //  --stop (one string).
+    const char *backend;             //  --backend: cpu (default), vulkan, vulkan:N.
     long n_predict;                  //  --n-predict.
     long threads;                    //  --threads.
     bool special;                    //  --special: parse and print control tokens.
@@ -45,7 +47,7 @@ typedef struct {
 typedef struct {
     bly_model_t *model;          //  The model.
     bly_tokenizer_t *tok;        //  Its tokenizer.
-    bly_model_ctx_t *ctx;        //  KV cache and buffers.
+    bly_cli_backend_t *ctx;      //  KV cache and buffers on the chosen backend.
     bly_sampler_t *sampler;      //  Sampling state.
     int32_t *prompt_ids;         //  Prompt tokens.
     size_t n_prompt;             //  Their count.
@@ -117,8 +119,9 @@ s_parse(int argc, char **argv, s_options_t *opt)
     opt->json = bly_cli_flag(argc, argv, "--json");
     opt->n_predict = 128;
     opt->threads = 2;
-    const char *o, *backend = bly_cli_opt(argc, argv, "--backend");
-    if (!opt->model_path || !opt->prompt || (backend && strcmp(backend, "cpu") != 0))
+    const char *o;
+    opt->backend = bly_cli_opt(argc, argv, "--backend");
+    if (!opt->model_path || !opt->prompt || !bly_cli_backend_valid(opt->backend))
         return -1;
     if ((o = bly_cli_opt(argc, argv, "--n-predict"))
         && bly_cli_parse_long(o, 0, BLY_GENERATE_PREDICT_MAX, &opt->n_predict) != 0)
@@ -135,7 +138,7 @@ static void
 s_run_destroy(s_run_t *run)
 {
     bly_sampler_destroy(&run->sampler);
-    bly_model_ctx_destroy(&run->ctx);
+    bly_cli_backend_destroy(&run->ctx);
     bly_tokenizer_destroy(&run->tok);
     bly_model_destroy(&run->model);
     free(run->text);
@@ -194,8 +197,8 @@ s_prepare(const s_options_t *opt, s_run_t *run)
     const bly_model_hparams_t *hp = bly_model_hparams(run->model);
     size_t n_ctx = run->n_prompt + (size_t) opt->n_predict;
     size_t n_batch = run->n_prompt < BLY_MODEL_BATCH_MAX ? run->n_prompt : BLY_MODEL_BATCH_MAX;
-    run->ctx = bly_model_ctx_new(run->model, 0, hp->n_layer, n_ctx, n_batch,
-                                 (size_t) opt->threads, error, sizeof(error));
+    run->ctx = bly_cli_backend_new(opt->backend, run->model, n_ctx, n_batch,
+                                   (size_t) opt->threads, error, sizeof(error));
     if (!run->ctx) {
         fprintf(stderr, "blyan generate: %s\n", error);
         return -1;
@@ -257,7 +260,7 @@ s_generate(const s_options_t *opt, s_run_t *run)
     for (size_t i = 0; i < run->n_prompt; i++)
         bly_sampler_accept(run->sampler, run->prompt_ids[i]);
     double t0 = s_now();
-    if (bly_model_eval(run->ctx, run->prompt_ids, run->n_prompt, 0, run->logits) != 0)
+    if (bly_cli_backend_eval(run->ctx, run->prompt_ids, run->n_prompt, 0, run->logits) != 0)
         return -1;
     run->prompt_s = s_now() - t0;
     s_top_logits(run, hp->n_vocab);
@@ -277,7 +280,8 @@ s_generate(const s_options_t *opt, s_run_t *run)
         }
         if (stop || i + 1 == opt->n_predict)
             break;
-        if (bly_model_eval(run->ctx, &id, 1, run->n_prompt + (size_t) i, run->logits) != 0)
+        if (bly_cli_backend_eval(run->ctx, &id, 1, run->n_prompt + (size_t) i, run->logits)
+            != 0)
             return -1;
     }
     run->predict_s = s_now() - t0;
@@ -317,7 +321,7 @@ bly_cli_generate(int argc, char **argv)
         fprintf(stderr,
                 "usage: blyan generate --model M --prompt P [--n-predict N] [--temp T] "
                 "[--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--seed S] "
-                "[--threads N] [--backend cpu] [--stop S] [--special] [--chat] "
+                "[--threads N] [--backend cpu|vulkan[:N]] [--stop S] [--special] [--chat] "
                 "[--ignore-eos] [--json]\n");
         return 2;
     }

@@ -28,6 +28,7 @@ static const s_command_t s_commands[] = {
     {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
     {"generate", bly_cli_generate, "generate text with a model on this machine"},
     {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
+    {"devices", bly_cli_devices, "list Vulkan devices and their features"},
 };
 
 static void
