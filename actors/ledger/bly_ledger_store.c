@@ -447,9 +447,15 @@ bly_ledger_store_open(const char *dir, const bly_ledger_genesis_t *genesis, size
         goto out_abort_txn;
     }
     *ledger_p = s_load(self, txn, genesis, err, err_size);
-    mdb_txn_abort(txn);
-    if (!*ledger_p)
+    //  Commit (nothing written): database handles opened in an aborted transaction
+    //  are closed with it.
+    rc = mdb_txn_commit(txn);
+    if (rc || !*ledger_p) {
+        if (rc)
+            s_fail(err, err_size, "ledger store: cannot open databases: %s", mdb_strerror(rc));
+        bly_ledger_destroy(ledger_p);
         goto out_free;
+    }
     return self;
 out_abort_txn:
     mdb_txn_abort(txn);

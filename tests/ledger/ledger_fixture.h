@@ -22,7 +22,7 @@ typedef struct {
     uint64_t nonce[FX_KEYS];   //  Next nonce to use is nonce + 1.
 } fx_keys_t;
 
-static void
+static inline void
 fx_keys(fx_keys_t *k, uint32_t salt)
 {
     bly_assert(sodium_init() >= 0);
@@ -36,7 +36,7 @@ fx_keys(fx_keys_t *k, uint32_t salt)
 }
 
 //  Genesis: the first `funded` keys have FX_BALANCE, the first `validators` also stake 1000.
-static void
+static inline void
 fx_genesis(bly_ledger_genesis_t *g, const fx_keys_t *k, int funded, int validators)
 {
     memset(g, 0, sizeof(*g));
@@ -60,7 +60,7 @@ fx_genesis(bly_ledger_genesis_t *g, const fx_keys_t *k, int funded, int validato
 }
 
 //  Sum of everything: must stay equal to the genesis total.
-static uint64_t
+static inline uint64_t
 fx_total(const bly_ledger_t *l)
 {
     bly_ledger_supply_t s;
@@ -70,7 +70,7 @@ fx_total(const bly_ledger_t *l)
 
 //  Encode a block with a correct header over exactly these transactions (no validation:
 //  used to feed bad transactions to block_begin). Fresh buffer.
-static int
+static inline int
 fx_raw_block(const bly_ledger_t *l, uint8_t *const *txs, const size_t *sizes, size_t n,
              const uint8_t proposer[32], uint8_t **out, size_t *out_size)
 {
@@ -114,7 +114,7 @@ fx_raw_block(const bly_ledger_t *l, uint8_t *const *txs, const size_t *sizes, si
 }
 
 //  A signed transfer from key a to key b (uses and bumps a's nonce).
-static int
+static inline int
 fx_transfer(fx_keys_t *k, int a, int b, uint64_t amount, uint64_t fee, uint8_t **tx, size_t *size)
 {
     return bly_ledger_make_transfer(k->sk[a], FX_CHAIN, ++k->nonce[a], fee, k->pk[b], amount, tx,
@@ -122,7 +122,7 @@ fx_transfer(fx_keys_t *k, int a, int b, uint64_t amount, uint64_t fee, uint8_t *
 }
 
 //  Simple deterministic generator (splitmix64).
-static uint64_t
+static inline uint64_t
 fx_rand(uint64_t *state)
 {
     uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
@@ -134,7 +134,7 @@ fx_rand(uint64_t *state)
 //  The deterministic block at the ledger's next height for a seeded workload: up to
 //  `per_block` transfers, stakes and unstakes among the funded keys, including some
 //  that must be skipped (over balance, bad nonce). Nonces are read from the ledger.
-static int
+static inline int
 fx_workload_block(bly_ledger_t *l, const fx_keys_t *k, int funded,
                   uint64_t seed, int per_block, uint8_t **block, size_t *size, size_t *included)
 {
