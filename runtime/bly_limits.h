@@ -47,10 +47,10 @@
 
 /* Nesting of MessagePack arrays a schema may use: the message, a list of
    structs, a struct, an array inside the struct. Codecs read schema-shaped
-   input only, so deeper input is refused at the first wrong type; the
-   generator refuses schemas deeper than this (static-asserted in the
-   generated code). Costs nothing at run time: the reader does not recurse
-   on input, only along the schema. */
+   input only, so deeper input is refused at the first wrong type. The
+   generator allows no list inside a struct, and each generated codec
+   static-asserts its depth against this. Costs nothing at run time: the
+   reader does not recurse on input, only along the schema. */
 #define BLY_CODEC_DEPTH_MAX 4
 
 /* Largest generated plain struct (a list element with fixed-size arrays).
