@@ -55,6 +55,14 @@ s_bytes(const uint8_t *data)
 
 #define S_FIELD(c, name) s_bytes(bly_ledger_msg_##name((c)->tx, &(size_t){0}))
 
+//  A key may own or receive tokens: an existing account's key was checked when the
+//  account was created, so only new keys pay for the (costly) point validation.
+static bool
+s_key_ok(const bly_ledger_t *self, const uint8_t key[32])
+{
+    return bly_ledger_find(self, key) >= 0 || bly_ledger_key_valid(key);
+}
+
 static void
 s_credit(bly_ledger_t *self, const uint8_t key[32], uint64_t amount)
 {
@@ -96,7 +104,7 @@ s_transfer(s_ctx_t *c)
 {
     const uint8_t *to = S_FIELD(c, to);
     uint64_t amount = bly_ledger_msg_amount(c->tx);
-    if (!bly_ledger_key_valid(to))
+    if (!s_key_ok(c->self, to))
         return s_reject(c, "receiver is not a valid Ed25519 key (zero or small order)");
     if (memcmp(to, c->from, 32) == 0)
         return s_reject(c, "transfer to self");
@@ -144,14 +152,14 @@ s_receipt_check(s_ctx_t *c, uint8_t seen[32], uint64_t *cost)
     bly_ledger_seen_key('R', S_FIELD(c, request_id), 32, seen);
     if (bly_ledger_seen_has(c->self, seen))
         return s_reject(c, "request id already paid");
-    if (!bly_ledger_key_valid(S_FIELD(c, router)))
+    if (!s_key_ok(c->self, S_FIELD(c, router)))
         return s_reject(c, "router is not a valid Ed25519 key");
     size_t n = bly_ledger_msg_shards_count(c->tx);
     if (n == 0)
         return s_reject(c, "receipt names no shard");
     for (size_t i = 0; i < n; i++) {
         const uint8_t *k = bly_ledger_msg_shards_at(c->tx, i)->key;
-        if (!bly_ledger_key_valid(k))
+        if (!s_key_ok(c->self, k))
             return s_reject(c, "shard %zu is not a valid Ed25519 key", i);
         for (size_t j = 0; j < i; j++) {
             if (memcmp(k, bly_ledger_msg_shards_at(c->tx, j)->key, 32) == 0)
@@ -541,10 +549,11 @@ s_common(s_ctx_t *c)
     if (strcmp(bly_ledger_msg_chain_id(c->tx), c->self->genesis.chain_id) != 0)
         return s_reject(c, "transaction is for another chain id");
     c->from = S_FIELD(c, from);
-    if (!bly_ledger_key_valid(c->from))
-        return s_reject(c, "sender is not a valid Ed25519 key (zero or small order)");
-    if (bly_ledger_account(c->self, c->from, &c->sender))
+    if (bly_ledger_account(c->self, c->from, &c->sender)) {
+        if (!bly_ledger_key_valid(c->from))
+            return s_reject(c, "sender is not a valid Ed25519 key (zero or small order)");
         return s_reject(c, "sender account does not exist");
+    }
     uint64_t nonce = bly_ledger_msg_nonce(c->tx);
     if (nonce <= c->sender.nonce)
         return s_reject(c, "nonce %llu already used", (unsigned long long) nonce);
