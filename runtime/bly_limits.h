@@ -1,5 +1,4 @@
-/*  =========================================================================
-    bly_limits - every limit in Blyan, in one place
+/*  ==================================================================    bly_limits - every limit in Blyan, in one place
 
     Each limit says why it has its value and what memory it costs. Config may
     lower a limit, never raise it past the hard maximum here. Relations
@@ -119,6 +118,62 @@
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
 
+/* ---- Node runtime and mesh (runtime/net, actors/bootstrap, member) ------ */
+
+/* Node and peer names (manifest `name`, registry entries). Short enough to
+   print in a status table, long enough for host-derived names. */
+#define BLY_NAME_MAX 64
+
+/* Endpoints one node advertises (router, shard data ports, gateway...). */
+#define BLY_ADVERT_ENDPOINTS_MAX 4
+
+/* Roles one node advertises; one per actor it runs. */
+#define BLY_ADVERT_ROLES_MAX 8
+
+/* Model names and device descriptions in registrations. */
+#define BLY_MODEL_NAME_MAX 64
+#define BLY_DEVICE_DESC_MAX 128
+
+/* Peers one bootstrap keeps. Each registry entry is a fixed-size peer record
+   (about 3 KiB: 8 endpoints of 256 bytes dominate), allocated at start: 256
+   peers cost about 800 KiB. One peers reply carries them all (the schema's
+   peers max_count is 256, checked at compile time in the bootstrap core). */
+#define BLY_PEERS_MAX 256
+
+/* Keys on one ZAP allow list (32 bytes each: 1024 keys cost 32 KiB) and
+   domains one ZAP handler knows. */
+#define BLY_ZAP_KEYS_MAX 1024
+#define BLY_ZAP_DOMAINS_MAX 8
+
+/* ZAP domain names (RFC 27 allows 254 characters; ours are short). */
+#define BLY_ZAP_DOMAIN_MAX 32
+
+/* Manifests: a line longer than this is an error, so is a file with more
+   lines or more keys in one section. A manifest is a few dozen lines. */
+#define BLY_MANIFEST_LINE_MAX 512
+#define BLY_MANIFEST_LINES_MAX 4096
+#define BLY_MANIFEST_KEYS_MAX 32
+#define BLY_MANIFEST_SIZE_MAX (256u * 1024u)
+
+/* Signed mesh messages (register, heartbeat, leave) must carry a timestamp
+   within this window of the receiver's clock; older ones are replays. */
+#define BLY_MESH_TIMESTAMP_WINDOW_MS 60000
+
+/* Heartbeat interval and expiry bounds a manifest may choose. */
+#define BLY_HEARTBEAT_MS_MIN 50
+#define BLY_HEARTBEAT_MS_MAX 600000
+#define BLY_EXPIRY_MS_MIN 200
+#define BLY_EXPIRY_MS_MAX 3600000
+
+/* How long blyan-node waits for one actor to report ready or failed. */
+#define BLY_ACTOR_START_TIMEOUT_MS 5000
+
+/* Testnet: nodes one `blyan testnet init` writes. */
+#define BLY_TESTNET_NODES_MAX 64
+
+_Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
+_Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
+_Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
 _Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
 _Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < 8388608, "a block fits in block_reply.data");
 _Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < BLY_FRAME_SIZE_MAX, "a block fits in a frame");

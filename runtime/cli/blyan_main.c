@@ -21,6 +21,9 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"status", bly_cli_status, "show a bootstrap's view of the mesh"},
+    {"keygen", bly_cli_keygen, "create a node identity key file"},
+    {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
 };
 
 static void
