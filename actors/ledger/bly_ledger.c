@@ -8,10 +8,24 @@
 #include "bly_ledger_internal.h"
 
 #include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const uint8_t s_zero[32];
+
+int
+bly_ledger_fail(char *err, size_t err_size, const char *format, ...)
+{
+    if (err && err_size) {
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(err, err_size, format, ap);
+        va_end(ap);
+    }
+    return -1;
+}
 
 void
 bly_ledger_be64(uint8_t out[8], uint64_t value)
@@ -340,11 +354,10 @@ s_node_hash(const uint8_t *l, const uint8_t *r, uint8_t out[32])
     crypto_hash_sha256(out, buf, sizeof(buf));
 }
 
-//  Reduce `n` leaves in `level` (n x 32 bytes, overwritten) to a root. A lone last
-//  node moves up unchanged. Zero leaves give the zero hash.
-static void
-s_merkle_reduce(uint8_t *level, size_t n, uint8_t out[32])
+void
+bly_ledger_merkle_root(uint8_t *level, size_t n, uint8_t out[32])
 {
+    bly_assert(level || n == 0);
     if (n == 0) {
         memset(out, 0, 32);
         return;
@@ -371,7 +384,7 @@ s_accounts_root(bly_ledger_t *self, uint8_t out[32])
             s_leaf_account(&s->a, s->leaf);
         memcpy(self->scratch + i * 32, s->leaf, 32);
     }
-    s_merkle_reduce(self->scratch, self->slot_count, out);
+    bly_ledger_merkle_root(self->scratch, self->slot_count, out);
 }
 
 static void
@@ -405,7 +418,7 @@ s_pol_root(bly_ledger_t *self)
         return -1;
     for (size_t i = 0; i < self->pol_count; i++)
         s_leaf_pol(&self->pol[i], level + i * 32);
-    s_merkle_reduce(level, self->pol_count, self->pol_root);
+    bly_ledger_merkle_root(level, self->pol_count, self->pol_root);
     free(level);
     self->pol_dirty = false;
     return 0;

@@ -176,6 +176,11 @@ BLY_MUST_USE int bly_ledger_tx_check(const bly_ledger_t *self, const uint8_t *tx
                                      uint8_t tx_hash[BLY_LEDGER_HASH_SIZE], char *err,
                                      size_t err_size);
 
+//  Merkle root of `n` 32-byte leaves in `level` (overwritten): inner nodes are
+//  SHA-256(0x01 || left || right), a lone last node moves up unchanged, and no leaf gives
+//  32 zero bytes. The tree of accounts, of PoL nodes and of a block's tx ids.
+void bly_ledger_merkle_root(uint8_t *level, size_t n, uint8_t out[BLY_LEDGER_HASH_SIZE]);
+
 //  SHA-256 of an encoded transaction (its id).
 void bly_ledger_tx_hash(const uint8_t *tx, size_t size, uint8_t out[BLY_LEDGER_HASH_SIZE]);
 

@@ -9,13 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-s_fail(char *err, size_t err_size, const char *text)
-{
-    if (err && err_size)
-        snprintf(err, err_size, "%s", text);
-    return -1;
-}
+#define s_fail(err, size, text) bly_ledger_fail(err, size, "%s", text)
 
 void
 bly_ledger_tx_hash(const uint8_t *tx, size_t size, uint8_t out[32])
@@ -36,28 +30,7 @@ s_tx_root(const bly_ledger_msg_t *block, uint8_t out[32])
         const bly_ledger_tx_blob_t *b = bly_ledger_msg_txs_at(block, i);
         bly_ledger_tx_hash(b->data, b->data_size, level + i * 32);
     }
-    //  Same tree shape as the accounts; leaves are tx hashes (already domain-separated
-    //  from inner nodes by their 0x01 prefix).
-    size_t m = n;
-    while (m > 1) {
-        size_t k = 0;
-        for (size_t i = 0; i < m; i += 2, k++) {
-            if (i + 1 < m) {
-                uint8_t buf[65];
-                buf[0] = 0x01;
-                memcpy(buf + 1, level + i * 32, 32);
-                memcpy(buf + 33, level + (i + 1) * 32, 32);
-                crypto_hash_sha256(level + k * 32, buf, 65);
-            } else {
-                memmove(level + k * 32, level + i * 32, 32);
-            }
-        }
-        m = k;
-    }
-    if (n == 0)
-        memset(out, 0, 32);
-    else
-        memcpy(out, level, 32);
+    bly_ledger_merkle_root(level, n, out);
     free(level);
     return 0;
 }

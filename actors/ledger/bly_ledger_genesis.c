@@ -16,20 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int
-s_fail(char *err, size_t err_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static int
-s_fail(char *err, size_t err_size, const char *format, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_size, format, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#define s_fail bly_ledger_fail
 
 //  ---- Addresses and keys ----
 

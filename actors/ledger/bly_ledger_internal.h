@@ -80,6 +80,9 @@ struct bly_ledger_t {
 
 //  ---- bly_ledger.c helpers used by the transaction rules ----
 
+//  Write a reason (printf format) into err (may be NULL) and return -1.
+int bly_ledger_fail(char *err, size_t err_size, const char *format, ...) BLY_PRINTF(3, 4);
+
 //  Slot index of a key, or -1.
 int64_t bly_ledger_find(const bly_ledger_t *self, const uint8_t key[32]);
 //  Reserve room for `accounts` more accounts; -1 past BLY_LEDGER_ACCOUNTS_MAX or OOM.

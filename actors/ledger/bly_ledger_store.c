@@ -37,20 +37,7 @@ struct bly_ledger_store_t {
     uint8_t genesis_id[32];     //  Expected genesis id.
 };
 
-static int
-s_fail(char *err, size_t err_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static int
-s_fail(char *err, size_t err_size, const char *format, ...)
-{
-    if (err && err_size) {
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(err, err_size, format, ap);
-        va_end(ap);
-    }
-    return -1;
-}
+#define s_fail bly_ledger_fail
 
 static uint64_t
 s_get64(const uint8_t *p)

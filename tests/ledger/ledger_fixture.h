@@ -90,22 +90,9 @@ fx_raw_block(const bly_ledger_t *l, uint8_t *const *txs, const size_t *sizes, si
         rc |= bly_ledger_msg_txs_append(b, &blob);
         crypto_hash_sha256(level + i * 32, txs[i], sizes[i]);
     }
-    size_t m = n;
-    while (m > 1) {
-        size_t k = 0;
-        for (size_t i = 0; i < m; i += 2, k++) {
-            if (i + 1 < m) {
-                uint8_t buf[65] = {0x01};
-                memcpy(buf + 1, level + i * 32, 32);
-                memcpy(buf + 33, level + (i + 1) * 32, 32);
-                crypto_hash_sha256(level + k * 32, buf, 65);
-            } else {
-                memmove(level + k * 32, level + i * 32, 32);
-            }
-        }
-        m = k;
-    }
-    rc |= bly_ledger_msg_set_tx_root(b, level, 32);
+    uint8_t root[32];
+    bly_ledger_merkle_root(level, n, root);
+    rc |= bly_ledger_msg_set_tx_root(b, root, 32);
     if (rc == 0)
         rc = bly_ledger_msg_encode(b, out, out_size);
     free(level);
