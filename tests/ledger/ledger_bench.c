@@ -39,6 +39,36 @@ s_baseline(const uint8_t *tx, size_t size, const uint8_t sk[64], const uint8_t p
     return n / (s_now() - t0);
 }
 
+//  LMDB: durable commit of the blocks, timed around the write alone. Seconds in all.
+static double
+s_bench_store(const bly_ledger_genesis_t *g, uint8_t **bl, const size_t *bls, int blocks)
+{
+    char err[256];
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/bly_ledger_bench_XXXXXX");
+    bly_assert(mkdtemp(dir));
+    bly_ledger_t *sl = NULL;
+    bly_ledger_store_t *st = bly_ledger_store_open(dir, g, 0, &sl, err, sizeof(err));
+    bly_assert(st);
+    double write_s = 0;
+    for (int b = 0; b < blocks; b++) {
+        bly_assert(bly_ledger_block_begin(sl, bl[b], bls[b], err, sizeof(err)) == 0);
+        double w0 = s_now();
+        bly_assert(bly_ledger_store_write(st, sl, bl[b], bls[b], err, sizeof(err)) == 0);
+        write_s += s_now() - w0;
+        bly_ledger_block_commit(sl);
+    }
+    bly_ledger_store_destroy(&st);
+    char path[128];
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
+    unlink(path);
+    rmdir(dir);
+    bly_ledger_destroy(&sl);
+    return write_s;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -74,21 +104,7 @@ main(int argc, char **argv)
     //  sides of the measurement and use their mean.
     double verify2 = s_baseline(txs[0], sizes[0], k.sk[0], k.pk[0], 20000);
     verify = (verify + verify2) / 2;
-    //  LMDB: durable commit of the same blocks, timed around the write alone.
-    char dir[64];
-    snprintf(dir, sizeof(dir), "/tmp/bly_ledger_bench_XXXXXX");
-    bly_assert(mkdtemp(dir));
-    bly_ledger_t *sl = NULL;
-    bly_ledger_store_t *st = bly_ledger_store_open(dir, &g, 0, &sl, err, sizeof(err));
-    bly_assert(st);
-    double write_s = 0;
-    for (int b = 0; b < blocks; b++) {
-        bly_assert(bly_ledger_block_begin(sl, bl[b], bls[b], err, sizeof(err)) == 0);
-        double w0 = s_now();
-        bly_assert(bly_ledger_store_write(st, sl, bl[b], bls[b], err, sizeof(err)) == 0);
-        write_s += s_now() - w0;
-        bly_ledger_block_commit(sl);
-    }
+    double write_s = s_bench_store(&g, bl, bls, blocks);
     printf("raw Ed25519 verify (baseline):        %.0f /s (mean of before %.0f and after %.0f)\n",
            verify, 2 * verify - verify2, verify2);
     printf("signed transfers validated+applied:   %.0f tx/s (%d blocks x %d, in memory)\n", apply,
@@ -96,13 +112,6 @@ main(int argc, char **argv)
     printf("ratio applied / raw verify:           %.2f\n", apply / verify);
     printf("LMDB durable commit per block:        %.2f ms (%d txs per block)\n",
            write_s * 1000 / blocks, per);
-    bly_ledger_store_destroy(&st);
-    char path[128];
-    snprintf(path, sizeof(path), "%s/data.mdb", dir);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/lock.mdb", dir);
-    unlink(path);
-    rmdir(dir);
     for (int b = 0; b < blocks; b++)
         free(bl[b]);
     for (int i = 0; i < blocks * per; i++)
@@ -111,7 +120,6 @@ main(int argc, char **argv)
     free(bls);
     free(txs);
     free(sizes);
-    bly_ledger_destroy(&sl);
     bly_ledger_destroy(&l);
     bly_ledger_destroy(&builder);
     return 0;

@@ -115,9 +115,13 @@ s_check(const char *dir, bly_ledger_t *ref, uint64_t reported, uint64_t *height)
     return rc;
 }
 
+static int s_advanced;  //  Rounds in which the child committed at least one block.
+static int s_unreported; //  Rounds killed between a durable commit and its report.
+
 static int
 s_round(const char *dir, bly_ledger_t *ref, uint64_t *rng, uint64_t *reported)
 {
+    uint64_t before = *reported;
     int fds[2];
     if (pipe(fds))
         return -1;
@@ -144,6 +148,8 @@ s_round(const char *dir, bly_ledger_t *ref, uint64_t *rng, uint64_t *reported)
     uint64_t height;
     if (s_check(dir, ref, *reported, &height))
         return -1;
+    s_advanced += height > before;
+    s_unreported += height == *reported + 1;
     *reported = height;
     return 0;
 }
@@ -169,8 +175,10 @@ main(int argc, char **argv)
         if (rc)
             fprintf(stderr, "round %d failed (seed %s)\n", i, argc > 2 ? argv[2] : "1");
     }
-    printf("ledger_crash: %d kills, last committed height %llu, %s\n", kills,
-           (unsigned long long) reported, rc ? "FAILED" : "state exact after every kill");
+    printf("ledger_crash: %d kills (%d after new commits, %d between a commit and its report), "
+           "last committed height %llu, %s\n",
+           kills, s_advanced, s_unreported, (unsigned long long) reported,
+           rc ? "FAILED" : "state exact after every kill");
     bly_ledger_destroy(&ref);
     char path[128];
     snprintf(path, sizeof(path), "%s/data.mdb", dir);
