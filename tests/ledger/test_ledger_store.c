@@ -149,6 +149,7 @@ START_TEST(test_map_full)
     ck_assert_mem_eq(bly_ledger_app_hash(r), app, 32);
     ck_assert_mem_eq(bly_ledger_block_hash(r), blk, 32);
     bly_ledger_store_destroy(&st);
+    bly_ledger_destroy(&r);
     //  A larger map takes the same store further.
     st = bly_ledger_store_open(dir, &s_g, 64 * 1024 * 1024, &r, err, sizeof(err));
     ck_assert_ptr_nonnull(st);
