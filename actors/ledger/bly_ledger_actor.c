@@ -23,6 +23,7 @@ typedef struct {
     uint8_t *pool;                   //  Mempool: BLY_LEDGER_MEMPOOL_MAX x TX_SIZE_MAX.
     size_t pool_sizes[BLY_LEDGER_MEMPOOL_MAX];
     const uint8_t *pool_ptrs[BLY_LEDGER_MEMPOOL_MAX];
+    uint8_t pool_from[BLY_LEDGER_MEMPOOL_MAX][32];  //  Sender of each pooled transaction.
     size_t pool_count;
     uint64_t handled, refused, blocks;
     bly_ratelimit_t log_limit;       //  Refusal log lines.
@@ -140,15 +141,25 @@ s_submit(s_ledger_t *self, const bly_ledger_msg_t *req)
     char err[200];
     if (bly_ledger_tx_check(self->ledger, tx, size, hash, err, sizeof(err)))
         return s_error(BLY_LEDGER_ERROR_REJECTED, err);
+    //  Checked against the committed state, so one pending transaction per sender: a
+    //  second would carry the same nonce and could never commit.
+    bly_ledger_msg_t *m = NULL;
+    uint8_t from[32];
+    size_t n;
+    bly_assert(bly_ledger_msg_decode(tx, size, &m, NULL, 0) == 0);
+    memcpy(from, bly_ledger_msg_from(m, &n), 32);
+    bly_ledger_msg_destroy(&m);
     for (size_t i = 0; i < self->pool_count; i++) {
-        if (self->pool_sizes[i] == size && memcmp(self->pool_ptrs[i], tx, size) == 0)
-            return s_error(BLY_LEDGER_ERROR_REJECTED, "already in the mempool");
+        if (memcmp(self->pool_from[i], from, 32) == 0)
+            return s_error(BLY_LEDGER_ERROR_REJECTED,
+                           "sender already has a transaction waiting for the next block");
     }
     if (self->pool_count == BLY_LEDGER_MEMPOOL_MAX)
         return s_error(BLY_LEDGER_ERROR_FULL, "mempool full");
     uint8_t *slot = self->pool + self->pool_count * BLY_LEDGER_TX_SIZE_MAX;
     memcpy(slot, tx, size);
     self->pool_ptrs[self->pool_count] = slot;
+    memcpy(self->pool_from[self->pool_count], from, 32);
     self->pool_sizes[self->pool_count++] = size;
     bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT_OK);
     bly_assert(r && bly_ledger_msg_set_tx_hash(r, hash, 32) == 0);
@@ -331,6 +342,7 @@ s_pool_prune(s_ledger_t *self)
         uint8_t *slot = self->pool + kept * BLY_LEDGER_TX_SIZE_MAX;
         memmove(slot, tx, self->pool_sizes[i]);
         self->pool_ptrs[kept] = slot;
+        memmove(self->pool_from[kept], self->pool_from[i], 32);
         self->pool_sizes[kept++] = self->pool_sizes[i];
     }
     self->pool_count = kept;

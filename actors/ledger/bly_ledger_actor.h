@@ -12,6 +12,8 @@
     durably and drops what was included or became invalid. Only one node may
     run a solo ledger for a chain; the consensus actor replaces this producer
     by driving bly_ledger_block_begin / bly_ledger_store_write / commit.
+    Submissions are checked against the committed state, so the solo mempool
+    holds one transaction per sender (a second is refused until the next block).
 
     Manifest keys (section "ledger"): endpoint, genesis, dir (default
     <data_dir>/ledger), map_size_mb (default 1024), block_ms (default 1000,

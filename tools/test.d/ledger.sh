@@ -54,12 +54,19 @@ start
 [ "$(height)" = "0" ] || fail "a new chain is not at height 0"
 TX=$("$BLYAN" tx transfer "${ARGS[@]}" --key "$DIR/alice.key" --to "$BOB" --amount 1234 --fee 5) \
   || fail "transfer refused"
+# A second transfer from alice right away: refused while the first is pending (same
+# nonce); if a block came in between it is accepted and must then commit too. Either way
+# every acknowledged transfer commits exactly once.
+EXPECT_BOB=1234; EXPECT_ALICE=998761
+if "$BLYAN" tx transfer "${ARGS[@]}" --key "$DIR/alice.key" --to "$BOB" --amount 1 >/dev/null 2>&1; then
+  EXPECT_BOB=1235; EXPECT_ALICE=998759
+fi
 for _ in $(seq 1 50); do
-  [ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "1234" ] && break
+  [ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "$EXPECT_BOB" ] && break
   sleep 0.2
 done
-[ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "1234" ] || fail "bob's balance is not 1234"
-[ "$("$BLYAN" balance "${ARGS[@]}" "$ALICE")" = "998761" ] || fail "alice did not pay amount + fee"
+[ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "$EXPECT_BOB" ] || fail "bob's balance is not $EXPECT_BOB"
+[ "$("$BLYAN" balance "${ARGS[@]}" "$ALICE")" = "$EXPECT_ALICE" ] || fail "alice did not pay amounts + fees"
 "$BLYAN" chain block "${ARGS[@]}" 1 | grep -q "$TX transfer amount 1234" || fail "block 1 lacks the transfer"
 "$BLYAN" pol show "${ARGS[@]}" | grep -q "genesis" || fail "pol show lacks the PoL genesis"
 # Hostile: the same transaction cannot be submitted twice (nonce already used), and a
@@ -74,6 +81,6 @@ HEAD=$("$BLYAN" chain head "${ARGS[@]}" --json)
 kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 start
 [ "$("$BLYAN" chain head "${ARGS[@]}" --json)" = "$HEAD" ] || fail "the head changed across kill -9 and restart"
-[ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "1234" ] || fail "bob's balance was lost"
+[ "$("$BLYAN" balance "${ARGS[@]}" "$BOB")" = "$EXPECT_BOB" ] || fail "bob's balance was lost"
 kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
 echo "ledger.sh: ok (transfer $TX committed, head survives kill -9)"
