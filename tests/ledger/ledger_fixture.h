@@ -119,7 +119,7 @@ fx_rand(uint64_t *state)
 }
 
 //  The deterministic block at the ledger's next height for a seeded workload: up to
-//  `per_block` transfers, stakes and unstakes among the funded keys, including some
+//  `per_block` transfers, usage receipts, stakes and unstakes among the funded keys, including some
 //  that must be skipped (over balance, bad nonce). Nonces are read from the ledger.
 static inline int
 fx_workload_block(bly_ledger_t *l, const fx_keys_t *k, int funded,
@@ -141,7 +141,27 @@ fx_workload_block(bly_ledger_t *l, const fx_keys_t *k, int funded,
         uint64_t r = fx_rand(&st) % 100;
         uint64_t amount = r < 3 ? UINT64_MAX - 1 : (fx_rand(&st) % 100000) + 1;
         uint64_t nonce = r == 4 ? next[a] + 1 : next[a];
-        if (r >= 90 && r < 95)
+        if (r >= 85 && r < 90) {
+            //  A usage receipt paying 1-3 shards and a router (request id from the
+            //  stream; a repeated one must be refused).
+            bly_ledger_msg_t *m = bly_ledger_msg_new(BLY_LEDGER_MSG_RECEIPT);
+            uint8_t req[32] = {0};
+            uint64_t rid = fx_rand(&st) % 5000;
+            memcpy(req, &rid, 8);
+            rc = m ? 0 : -1;
+            rc |= bly_ledger_msg_set_request_id(m, req, 32);
+            rc |= bly_ledger_msg_set_router(m, k->pk[FX_KEYS - 1], 32);
+            for (uint64_t sh = 0; rc == 0 && sh <= fx_rand(&st) % 3; sh++) {
+                bly_ledger_node_key_t nk;
+                memcpy(nk.key, k->pk[FX_KEYS - 2 - sh], 32);
+                rc |= bly_ledger_msg_shards_append(m, &nk);
+            }
+            bly_ledger_msg_set_tokens(m, amount % 1000 + 1);
+            bly_ledger_msg_set_price(m, 10 + r % 3);
+            if (rc == 0)
+                rc = bly_ledger_make_tx(&m, k->sk[a], FX_CHAIN, nonce, 3, &txs[n], &sizes[n]);
+            bly_ledger_msg_destroy(&m);
+        } else if (r >= 90 && r < 95)
             rc = bly_ledger_make_stake(k->sk[a], FX_CHAIN, BLY_LEDGER_MSG_STAKE, nonce, 2,
                                        amount % 5000 + 1, &txs[n], &sizes[n]);
         else if (r >= 95)

@@ -834,6 +834,7 @@ s_workload(uint64_t seed, int blocks, uint8_t app[32])
     bly_ledger_t *l = s_new(16, 4);
     uint64_t total = fx_total(l);
     uint64_t nonces[FX_KEYS] = {0};
+    size_t kinds[BLY_LEDGER_MSG_SLASH + 1] = {0};
     for (int h = 0; h < blocks; h++) {
         uint8_t *b;
         size_t bs, used;
@@ -841,6 +842,16 @@ s_workload(uint64_t seed, int blocks, uint8_t app[32])
         ck_assert_int_eq(fx_workload_block(l, &s_k, 16, seed, 6, &b, &bs, &used), 0);
         int rc = bly_ledger_block_apply(l, b, bs, err, sizeof(err));
         ck_assert_msg(rc == 0, "height %d: %s", h + 1, err);
+        bly_ledger_msg_t *m = NULL;
+        ck_assert_int_eq(bly_ledger_msg_decode(b, bs, &m, NULL, 0), 0);
+        for (size_t i = 0; i < bly_ledger_msg_txs_count(m); i++) {
+            const bly_ledger_tx_blob_t *t = bly_ledger_msg_txs_at(m, i);
+            bly_ledger_msg_t *tx = NULL;
+            ck_assert_int_eq(bly_ledger_msg_decode(t->data, t->data_size, &tx, NULL, 0), 0);
+            kinds[bly_ledger_msg_id(tx)]++;
+            bly_ledger_msg_destroy(&tx);
+        }
+        bly_ledger_msg_destroy(&m);
         free(b);
         ck_assert_uint_eq(fx_total(l), total);  //  Conservation.
         uint64_t stake = 0;
@@ -858,6 +869,12 @@ s_workload(uint64_t seed, int blocks, uint8_t app[32])
         }
     }
     ck_assert_uint_eq(bly_ledger_height(l), (uint64_t) blocks);
+    if (blocks >= 100) {  //  The workload really mixes the kinds it claims to.
+        ck_assert_uint_gt(kinds[BLY_LEDGER_MSG_TRANSFER], 0);
+        ck_assert_uint_gt(kinds[BLY_LEDGER_MSG_RECEIPT], 0);
+        ck_assert_uint_gt(kinds[BLY_LEDGER_MSG_STAKE], 0);
+        ck_assert_uint_gt(kinds[BLY_LEDGER_MSG_UNSTAKE], 0);
+    }
     memcpy(app, bly_ledger_app_hash(l), 32);
     bly_ledger_destroy(&l);
 }
