@@ -672,6 +672,22 @@ bly_ledger_supply(const bly_ledger_t *self, bly_ledger_supply_t *out)
     out->burned = self->burned;
 }
 
+size_t
+bly_ledger_validators(const bly_ledger_t *self, bly_ledger_account_t *out, size_t max)
+{
+    bly_assert(self);
+    bly_assert(out || max == 0);
+    size_t n = 0;
+    for (size_t i = 0; i < self->slot_count; i++) {
+        if (self->slots[i].a.stake == 0)
+            continue;
+        if (n < max)
+            out[n] = self->slots[i].a;
+        n++;
+    }
+    return n;
+}
+
 //  ---- Open block: begin, undo, commit ----
 
 //  Open a block: save scalars, reserve capacity so nothing inside can fail for room.

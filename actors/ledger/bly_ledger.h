@@ -158,6 +158,10 @@ const uint8_t *bly_ledger_app_hash(const bly_ledger_t *self);
 //  Total stake (voting power) of all accounts.
 uint64_t bly_ledger_total_stake(const bly_ledger_t *self);
 void bly_ledger_supply(const bly_ledger_t *self, bly_ledger_supply_t *out);
+//  The validator set: accounts with stake above zero, in key order, at most `max` of
+//  them copied into out (key and stake are what consensus needs). Returns how many
+//  validators there are (may be above max).
+size_t bly_ledger_validators(const bly_ledger_t *self, bly_ledger_account_t *out, size_t max);
 
 //  Copy an account into *out; 0 when it exists, -1 (and *out zeroed with the key)
 //  when not.

@@ -784,6 +784,11 @@ START_TEST(test_slash)
     ck_assert_uint_eq(a.stake, 950);  //  5% slashed and burned.
     ck_assert_uint_eq(bly_ledger_total_stake(l), 1950);
     ck_assert_uint_eq(fx_total(l), total);
+    bly_ledger_account_t v[4];
+    ck_assert_uint_eq(bly_ledger_validators(l, v, 4), 2);
+    ck_assert_uint_eq(v[0].stake + v[1].stake, 1950);
+    ck_assert_int_lt(memcmp(v[0].key, v[1].key, 32), 0);
+    ck_assert_uint_eq(bly_ledger_validators(l, v, 1), 2);
     tx = s_slash(3, 1, ha, sa, hb, sb, &size);
     s_rejected(l, tx, size, "already committed");
     bly_ledger_destroy(&l);
