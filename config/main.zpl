@@ -1,10 +1,10 @@
 # main.zpl - the "main" role: the node users and operators talk to.
 #
 # In the full design (docs/ARCHITECTURE.md) main runs gateway, router, ledger,
-# consensus and bootstrap. Today only the bootstrap actor exists; the others are added
-# to the role table by later issues (router and gateway with the inference pipeline,
-# ledger and consensus with the transaction chain). Until then this manifest runs the
-# registry that every other node joins. Syntax and keys: docs/MANIFEST.md.
+# consensus and bootstrap. Today the bootstrap and ledger actors exist; the others are
+# added to the role table by later issues (router and gateway with the inference
+# pipeline, consensus with the transaction chain). This manifest runs the registry that
+# every other node joins (the ledger below is optional). Syntax and keys: docs/MANIFEST.md.
 
 node
     name = main
@@ -21,12 +21,18 @@ actor
     heartbeat_ms = 1000
     expiry_ms = 5000
 
+# The ledger (docs/LEDGER.md, keys in docs/MANIFEST.md). Uncomment to run a solo ledger:
+# with block_ms > 0 it produces blocks itself until the consensus actor exists.
+# actor
+#     role = ledger
+#     endpoint = tcp://127.0.0.1:7010
+#     genesis = ../config/genesis.conf
+#     block_ms = 1000
+
 # Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
 # actor
 #     role = router
 # actor
 #     role = gateway
-# actor
-#     role = ledger
 # actor
 #     role = consensus

@@ -115,6 +115,59 @@
 #define BLY_MKMODEL_HEADS_MAX 1024
 #define BLY_MKMODEL_HEAD_DIM_MAX 1024
 
+/* ---- Ledger ------------------------------------------------------------- */
+
+/* Accounts in a genesis file: the genesis struct holds them inline (56 bytes
+   each, 57 KiB in all). */
+#define BLY_LEDGER_GENESIS_ACCOUNTS_MAX 1024
+
+/* Genesis file size: 1024 account lines of about 120 bytes plus parameters. */
+#define BLY_LEDGER_GENESIS_FILE_MAX (256u * 1024u)
+
+/* Accounts in the state. Kept in a sorted array (56 bytes + a 32-byte cached leaf
+   hash each: 88 MiB at the cap); an insertion moves the tail, so the cap also
+   bounds the worst insertion. Past it, transfers to new keys are refused. */
+#define BLY_LEDGER_ACCOUNTS_MAX (1u << 20)
+
+/* Entries of the replay sets (paid request ids, attestations, claimed rewards,
+   slash evidence, delta hashes, layer blocks): 40 bytes each in an open-addressed
+   table at most half full: 320 MiB at the cap. Past it, such transactions are
+   refused. */
+#define BLY_LEDGER_SEEN_MAX (1u << 22)
+
+/* PoL DAG nodes (a model of 1024 layers with about 3 deltas each); matches
+   max_count of pol.nodes in schemas/ledger.xml. About 230 bytes each. */
+#define BLY_LEDGER_POL_NODES_MAX 4096
+
+/* Layers of a model in the PoL DAG. */
+#define BLY_LEDGER_POL_LAYERS_MAX 1024
+
+/* Encoded transaction; matches tx and tx_blob.data in schemas/ledger.xml. The
+   largest real one is a layer block: a Qwen3 layer has 11 tensors of about 57
+   encoded bytes each (name + hash), 0.9 KiB with the header; 2 KiB leaves room for
+   longer names. */
+#define BLY_LEDGER_TX_SIZE_MAX 2048
+
+/* Transactions per block; matches max_count of block.txs in schemas/ledger.xml.
+   A decoded block holds count x (2 KiB + 8) bytes: 4 MiB at the cap. */
+#define BLY_LEDGER_BLOCK_TXS_MAX 2048
+
+/* Encoded block: every transaction at its largest plus the header. */
+#define BLY_LEDGER_BLOCK_BYTES_MAX (BLY_LEDGER_BLOCK_TXS_MAX * (BLY_LEDGER_TX_SIZE_MAX + 3) + 512)
+
+/* Depth of an account Merkle path: 2^64 leaves would need 64. */
+#define BLY_LEDGER_PROOF_DEPTH_MAX 64
+
+/* LMDB: default map size (config may lower it; tests use a tiny one), named
+   databases (meta, accounts, pol, seen, layers, blocks, heights, txs) and reader
+   slots (the actor thread plus query threads; each slot is a lock-file entry). */
+#define BLY_LEDGER_MAP_SIZE_DEFAULT (1024ull * 1024u * 1024u)
+#define BLY_LEDGER_MAX_DBS 8
+#define BLY_LEDGER_MAX_READERS 16
+
+/* Transactions waiting in a solo-mode ledger actor's mempool (1 KiB each at most). */
+#define BLY_LEDGER_MEMPOOL_MAX 8192
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
@@ -246,5 +299,8 @@ _Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a cont
 /* Rows of the rotary cos/sin table made on the host at model load (positions). Costs
    head_dim * 4 bytes per position: 2 MiB for head_dim 128 at 4,096 positions. */
 #define BLY_VK_ROPE_POSITIONS_MAX 32768
+_Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < 8388608, "a block fits in block_reply.data");
+_Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < BLY_FRAME_SIZE_MAX, "a block fits in a frame");
+_Static_assert(BLY_LEDGER_GENESIS_ACCOUNTS_MAX <= BLY_LEDGER_ACCOUNTS_MAX, "genesis fits");
 
 #endif

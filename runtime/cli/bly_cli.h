@@ -41,6 +41,12 @@ void bly_cli_print_json_string(FILE *out, const char *text, size_t size);
 //  Subcommands (one file each).
 int bly_cli_version(int argc, char **argv);
 int bly_cli_keygen(int argc, char **argv);
+//  Ledger client commands (bly_cli_ledger.c).
+int bly_cli_tx(int argc, char **argv);
+int bly_cli_balance(int argc, char **argv);
+int bly_cli_chain(int argc, char **argv);
+int bly_cli_pol(int argc, char **argv);
+int bly_cli_address(int argc, char **argv);
 int bly_cli_testnet(int argc, char **argv);
 int bly_cli_status(int argc, char **argv);
 

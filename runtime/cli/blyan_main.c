@@ -29,6 +29,11 @@ static const s_command_t s_commands[] = {
     {"generate", bly_cli_generate, "generate text with a model on this machine"},
     {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
     {"devices", bly_cli_devices, "list Vulkan devices and their features"},
+    {"tx", bly_cli_tx, "sign and submit a transaction (tx transfer ...)"},
+    {"balance", bly_cli_balance, "an account's balance from a ledger"},
+    {"chain", bly_cli_chain, "the chain head or a block from a ledger"},
+    {"address", bly_cli_address, "the ledger address of a key file or node id"},
+    {"pol", bly_cli_pol, "the Proof-of-Learning DAG from a ledger"},
 };
 
 static void

@@ -7,6 +7,7 @@
 #include "bly_limits.h"
 #include "bly_zap.h"
 #include "bootstrap/bly_bootstrap_actor.h"
+#include "ledger/bly_ledger_actor.h"
 #include "member/bly_member_actor.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 //  member so a node that is its own bootstrap can join itself.
 static const bly_node_role_t s_role_table[] = {
     {"bootstrap", bly_bootstrap_actor, 10, false},
+    {"ledger", bly_ledger_actor, 30, false},
     {"member", bly_member_actor, 90, true},
 };
 

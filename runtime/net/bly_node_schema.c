@@ -54,8 +54,22 @@ static const bly_manifest_key_t s_bootstrap_keys[] = {
      "signed messages must be this fresh (default 60000)"},
 };
 
+//  docs/LEDGER.md; actors/ledger/bly_ledger_actor.h.
+static const bly_manifest_key_t s_ledger_keys[] = {
+    {"endpoint", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL,
+     "where the ledger serves queries and transactions (CURVE, any client key)"},
+    {"genesis", BLY_MANIFEST_PATH, true, 0, 0, NULL, "the chain's genesis file (config/genesis.conf)"},
+    {"dir", BLY_MANIFEST_PATH, false, 0, 0, NULL,
+     "the LMDB folder (default <data_dir>/ledger)"},
+    {"map_size_mb", BLY_MANIFEST_INT, false, 1, 65536, NULL, "LMDB map size in MiB (default 1024)"},
+    {"block_ms", BLY_MANIFEST_INT, false, 0, 60000, NULL,
+     "solo mode: build a block from the mempool this often; 0 when consensus drives blocks "
+     "(default 1000)"},
+};
+
 static const bly_manifest_role_t s_roles[] = {
     {"bootstrap", s_bootstrap_keys, S_COUNT(s_bootstrap_keys)},
+    {"ledger", s_ledger_keys, S_COUNT(s_ledger_keys)},
 };
 
 static const bly_manifest_schema_t s_schema = {
