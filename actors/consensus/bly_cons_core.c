@@ -81,6 +81,8 @@ struct _bly_cons_core_t {
     uint8_t step;
     s_value_t locked;
     s_value_t valid;
+    bly_cons_vote_t *polka;          //  The 2f+1 prevotes that made validValue valid.
+    uint16_t polka_count;            //  (kept in the WAL: they justify re-proposing it).
     uint8_t last_id[BLY_CONS_ID_SIZE];    //  Id of block height - 1 (decision_p[h-1]).
     uint8_t app_hash[BLY_CONS_ID_SIZE];   //  App hash after block height - 1.
     bool restored;                   //  State came from the WAL.
@@ -268,7 +270,8 @@ bly_cons_core_new(const bly_cons_config_t *config, const uint8_t *seckey, bly_co
     self->locked.block = malloc(config->block_size_max);
     self->valid.block = malloc(config->block_size_max);
     self->seen = calloc(BLY_CONS_EVIDENCE_SEEN_MAX, sizeof(*self->seen));
-    bool ok = self->arena && self->locked.block && self->valid.block && self->seen;
+    self->polka = calloc(config->validator_count, sizeof(*self->polka));
+    bool ok = self->arena && self->locked.block && self->valid.block && self->seen && self->polka;
     for (int t = BLY_CONS_PROPOSAL; ok && t <= BLY_CONS_PRECOMMIT; t++) {
         self->own[t].data = malloc(t == BLY_CONS_PROPOSAL ? BLY_CONS_MSG_SIZE_MAX : S_VOTE_MSG_SIZE);
         ok = self->own[t].data != NULL;
@@ -314,6 +317,7 @@ bly_cons_core_destroy(bly_cons_core_t **self_p)
     if (self->seckey)
         sodium_free(self->seckey);
     free(self->seen);
+    free(self->polka);
     free(self->valid.block);
     free(self->locked.block);
     free(self->arena);
@@ -544,8 +548,8 @@ s_ev_valid(const bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_cons
     if (a->validator >= self->cfg.validator_count || s_vote_same(a, b))
         return false;
     const uint8_t *key = self->cfg.pubkeys[a->validator];
-    return bly_cons_vote_verify(a, self->cfg.chain_id, key) &&
-           bly_cons_vote_verify(b, self->cfg.chain_id, key);
+    return bly_cons_vote_verify_cached(self->cfg.sigcache, a, self->cfg.chain_id, key) &&
+           bly_cons_vote_verify_cached(self->cfg.sigcache, b, self->cfg.chain_id, key);
 }
 
 static bool
@@ -555,6 +559,18 @@ s_ev_pending(const bly_cons_core_t *self, const bly_cons_vote_t *v)
         const bly_cons_vote_t *p = &self->pool[i].a;
         if (p->height == v->height && p->round == v->round && p->validator == v->validator &&
             p->type == v->type)
+            return true;
+    }
+    return false;
+}
+
+//  True when exactly this pair is in the pool (its signatures were checked).
+static bool
+s_ev_in_pool(const bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_cons_vote_t *b)
+{
+    for (uint32_t i = 0; i < self->pool_count; i++) {
+        const s_evidence_t *e = &self->pool[i];
+        if (memcmp(&e->a, a, sizeof(*a)) == 0 && memcmp(&e->b, b, sizeof(*b)) == 0)
             return true;
     }
     return false;
@@ -598,7 +614,7 @@ s_vote_store(bly_cons_core_t *self, const bly_cons_vote_t *vote, bool trusted)
         &(vote->type == BLY_CONS_PREVOTE ? slot->prevotes : slot->precommits)[vote->validator];
     if (has[vote->validator] && s_vote_same(held, vote))
         return 0;    //  A repeat (Ed25519 signatures are deterministic).
-    if (!trusted && !bly_cons_vote_verify(vote, self->cfg.chain_id,
+    if (!trusted && !bly_cons_vote_verify_cached(self->cfg.sigcache, vote, self->cfg.chain_id,
                                           self->cfg.pubkeys[vote->validator]))
         return -1;
     if (has[vote->validator]) {
@@ -629,7 +645,8 @@ s_block_check(bly_cons_core_t *self, const uint8_t *block, uint32_t size)
         const uint8_t *at = hdr.evidence + (size_t) i * 2 * BLY_CONS_VOTE_SIZE;
         if (bly_cons_vote_get(&a, at) != 0 || bly_cons_vote_get(&b, at + BLY_CONS_VOTE_SIZE) != 0)
             return -4;
-        if (a.height > self->height || !s_ev_valid(self, &a, &b) || s_ev_seen(self, &a))
+        if (a.height > self->height || s_ev_seen(self, &a) ||
+            (!s_ev_in_pool(self, &a, &b) && !s_ev_valid(self, &a, &b)))
             return -5;
         for (uint32_t j = 0; j < i; j++) {
             bly_cons_vote_t c;
@@ -709,7 +726,8 @@ s_put_value(uint8_t *out, const s_value_t *value)
 static void
 s_wal_state(bly_cons_core_t *self, const uint8_t *msg, size_t msg_size, bool sync)
 {
-    size_t cap = S_REC_HEADER + 2 * (4 + (size_t) self->cfg.block_size_max) + 4 + msg_size;
+    size_t cap = S_REC_HEADER + 2 * (4 + (size_t) self->cfg.block_size_max) + 2 +
+                 (size_t) self->polka_count * BLY_CONS_VOTE_SIZE + 4 + msg_size;
     uint8_t *out = s_arena_take(self, cap);
     uint8_t flags = 0;
     if (self->locked.round >= 0)
@@ -731,6 +749,11 @@ s_wal_state(bly_cons_core_t *self, const uint8_t *msg, size_t msg_size, bool syn
         at += s_put_value(out + at, &self->locked);
     if ((flags & S_FLAG_VALID) && !(flags & S_FLAG_VALID_IS_LOCKED))
         at += s_put_value(out + at, &self->valid);
+    uint16_t polka = (flags & S_FLAG_VALID) ? self->polka_count : 0;
+    bly_cons_put_u16(out + at, polka);
+    at += 2;
+    for (uint16_t i = 0; i < polka; i++, at += BLY_CONS_VOTE_SIZE)
+        bly_cons_vote_put(&self->polka[i], out + at);
     bly_cons_put_u32(out + at, (uint32_t) msg_size);
     at += 4;
     if (msg_size > 0)
@@ -787,6 +810,9 @@ s_sign_send(bly_cons_core_t *self, bly_cons_vote_t *vote, const uint8_t *block, 
         return false;
     uint8_t step = s_step_of(vote->type);
     if (!s_may_sign(self, vote->height, vote->round, step)) {
+        bly_log_debug("consensus: replica %d refuses to sign type %u at height %llu round %d",
+                      self->cfg.self_index, vote->type, (unsigned long long) vote->height,
+                      vote->round);
         self->stats.refused_signs++;
         return false;
     }
@@ -814,6 +840,9 @@ s_send_vote(bly_cons_core_t *self, uint8_t type, const uint8_t *id)
                             .pol_round = -1, .has_id = id != NULL};
     if (id)
         memcpy(vote.id, id, BLY_CONS_ID_SIZE);
+    bly_log_debug("consensus: replica %d votes type %u at height %llu round %d for %02x%02x",
+                  self->cfg.self_index, type, (unsigned long long) self->height, self->round,
+                  id ? id[0] : 0, id ? id[1] : 0);
     if (s_sign_send(self, &vote, NULL, 0)) {
         int stored = s_vote_store(self, &vote, true);
         bly_assert(stored >= 0);
@@ -849,11 +878,14 @@ s_start_round(bly_cons_core_t *self, int32_t round)
     self->step = BLY_CONS_STEP_PROPOSE;
     s_slot_t *slot = s_slot_get(self, round);
     bly_assert(slot);
-    if (!s_am_proposer(self, round)) {
-        s_fx_timer(self, BLY_CONS_TIMER_PROPOSE, round,
-                   s_timeout(self, self->cfg.timeout_propose_ms, round));
+    //  L21 schedules timeoutPropose for the others only. The proposer sets
+    //  it too: after a restart it may re-propose validValue without the
+    //  polka that justified it (lost with the process), and then only the
+    //  timeout moves it on. A timeout only ever leads to nil votes.
+    s_fx_timer(self, BLY_CONS_TIMER_PROPOSE, round,
+               s_timeout(self, self->cfg.timeout_propose_ms, round));
+    if (!s_am_proposer(self, round))
         return;
-    }
     if (slot->has_proposal)
         return;    //  Restarted after proposing: the WAL copy is re-sent by gossip.
     //  L15-L18: propose validValue if there is one, else getValue().
@@ -909,6 +941,7 @@ s_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
     self->step = BLY_CONS_STEP_PROPOSE;
     self->locked.round = -1;
     self->valid.round = -1;
+    self->polka_count = 0;
     s_slots_reset(self);
     self->stats.commits++;
     return 0;
@@ -1012,6 +1045,13 @@ s_rule_polka(bly_cons_core_t *self)
         return false;
     slot->fired_l36 = true;
     s_value_set(&self->valid, self->round, slot);
+    self->polka_count = 0;
+    for (uint32_t i = 0; i < self->cfg.validator_count; i++) {
+        const bly_cons_vote_t *v = &slot->prevotes[i];
+        if (slot->has_prevote[i] && v->has_id &&
+            memcmp(v->id, slot->proposal.id, BLY_CONS_ID_SIZE) == 0)
+            self->polka[self->polka_count++] = *v;
+    }
     if (self->step == BLY_CONS_STEP_PREVOTE) {
         s_value_set(&self->locked, self->round, slot);
         self->step = BLY_CONS_STEP_PRECOMMIT;
@@ -1116,6 +1156,9 @@ s_run_rules(bly_cons_core_t *self)
 static void
 s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
 {
+    bly_log_debug("consensus: replica %d timer %u for height %llu round %d fires at round %d step %u",
+                  self->cfg.self_index, timer->kind, (unsigned long long) timer->height,
+                  timer->round, self->round, self->step);
     if (timer->height != self->height || timer->round != self->round)
         return;
     if (timer->kind == BLY_CONS_TIMER_PROPOSE && self->step == BLY_CONS_STEP_PROPOSE) {
@@ -1162,7 +1205,7 @@ s_on_proposal(bly_cons_core_t *self, const bly_cons_msg_t *msg)
         return 0;
     if (slot->has_proposal)
         return 0;    //  The first proposal counts; a conflicting one is ignored.
-    if (!bly_cons_vote_verify(vote, self->cfg.chain_id, self->cfg.pubkeys[vote->validator]))
+    if (!bly_cons_vote_verify_cached(self->cfg.sigcache, vote, self->cfg.chain_id, self->cfg.pubkeys[vote->validator]))
         return -1;
     memcpy(slot->block, msg->block, msg->block_size);
     slot->block_size = msg->block_size;
@@ -1188,7 +1231,7 @@ s_on_commit(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *dat
         if (pc.validator >= self->cfg.validator_count || counted[pc.validator])
             return -1;
         memcpy(pc.sig, entry + 2, BLY_CONS_SIG_SIZE);
-        if (!bly_cons_vote_verify(&pc, self->cfg.chain_id, self->cfg.pubkeys[pc.validator]))
+        if (!bly_cons_vote_verify_cached(self->cfg.sigcache, &pc, self->cfg.chain_id, self->cfg.pubkeys[pc.validator]))
             return -1;
         counted[pc.validator] = true;
         power += self->cfg.powers[pc.validator];
@@ -1375,6 +1418,12 @@ bly_cons_core_on_timer(bly_cons_core_t *self, const bly_cons_timer_t *timer, int
 static void
 s_restore_own(bly_cons_core_t *self)
 {
+    for (uint16_t i = 0; i < self->polka_count && self->valid.round >= 0; i++) {
+        if (self->polka[i].height != self->height || self->polka[i].round != self->valid.round)
+            continue;
+        int rc = s_vote_store(self, &self->polka[i], true);
+        bly_assert(rc >= 0);
+    }
     for (int t = BLY_CONS_PROPOSAL; t <= BLY_CONS_PRECOMMIT; t++) {
         const s_own_t *own = &self->own[t];
         bly_cons_msg_t msg;
@@ -1510,6 +1559,17 @@ bly_cons_core_replay_wal(bly_cons_core_t *self, const uint8_t *data, size_t size
                s_get_value(&self->valid, valid_round, &at, end, self->cfg.block_size_max) != 0) {
         return -1;
     }
+    if (end - at < 2)
+        return -1;
+    uint16_t polka = bly_cons_get_u16(at);
+    at += 2;
+    if (polka > self->cfg.validator_count || (size_t) (end - at) < (size_t) polka * BLY_CONS_VOTE_SIZE)
+        return -1;
+    for (uint16_t i = 0; i < polka; i++, at += BLY_CONS_VOTE_SIZE)
+        if (bly_cons_vote_get(&self->polka[i], at) != 0 ||
+            self->polka[i].type != BLY_CONS_PREVOTE)
+            return -1;
+    self->polka_count = polka;
     if (end - at < 4)
         return -1;
     uint32_t msg_size = bly_cons_get_u32(at);

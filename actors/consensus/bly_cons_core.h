@@ -57,6 +57,7 @@ typedef struct {
     int64_t timeout_precommit_ms;
     int64_t timeout_delta_ms;
     int64_t gossip_ms;            //  Re-send own messages and sync requests this often.
+    bly_cons_sigcache_t *sigcache;  //  Borrowed, may be NULL; shared only within one thread.
     bool quorum_broken;           //  TESTS ONLY: quorum 2f instead of 2f+1 (must be caught).
 } bly_cons_config_t;
 

@@ -5,6 +5,7 @@
 #include "bly_cons_msg.h"
 
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 void
@@ -96,6 +97,53 @@ bly_cons_vote_verify(const bly_cons_vote_t *vote, const char *chain_id,
     uint8_t bytes[BLY_CONS_SIGN_BYTES_MAX];
     size_t size = bly_cons_sign_bytes(chain_id, vote, bytes);
     return crypto_sign_ed25519_verify_detached(vote->sig, bytes, size, pubkey) == 0;
+}
+
+struct _bly_cons_sigcache_t {
+    uint8_t digests[BLY_CONS_SIGCACHE_SIZE][32];    //  Direct-mapped; zero = empty.
+    uint64_t hits;                                   //  Checks skipped.
+};
+
+bly_cons_sigcache_t *
+bly_cons_sigcache_new(void)
+{
+    return calloc(1, sizeof(bly_cons_sigcache_t));
+}
+
+void
+bly_cons_sigcache_destroy(bly_cons_sigcache_t **self_p)
+{
+    bly_assert(self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+bool
+bly_cons_vote_verify_cached(bly_cons_sigcache_t *cache, const bly_cons_vote_t *vote,
+                            const char *chain_id, const uint8_t pubkey[BLY_CONS_PUBKEY_SIZE])
+{
+    bly_assert(vote);
+    bly_assert(pubkey);
+    if (!cache)
+        return bly_cons_vote_verify(vote, chain_id, pubkey);
+    uint8_t bytes[BLY_CONS_SIGN_BYTES_MAX];
+    size_t size = bly_cons_sign_bytes(chain_id, vote, bytes);
+    uint8_t digest[32];
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, pubkey, BLY_CONS_PUBKEY_SIZE);
+    crypto_hash_sha256_update(&st, bytes, size);
+    crypto_hash_sha256_update(&st, vote->sig, BLY_CONS_SIG_SIZE);
+    crypto_hash_sha256_final(&st, digest);
+    uint8_t *slot = cache->digests[bly_cons_get_u16(digest) % BLY_CONS_SIGCACHE_SIZE];
+    if (memcmp(slot, digest, 32) == 0) {
+        cache->hits++;
+        return true;
+    }
+    if (crypto_sign_ed25519_verify_detached(vote->sig, bytes, size, pubkey) != 0)
+        return false;
+    memcpy(slot, digest, 32);
+    return true;
 }
 
 void

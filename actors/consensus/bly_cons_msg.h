@@ -104,6 +104,19 @@ void bly_cons_vote_sign(bly_cons_vote_t *vote, const char *chain_id,
 bool bly_cons_vote_verify(const bly_cons_vote_t *vote, const char *chain_id,
                           const uint8_t pubkey[BLY_CONS_PUBKEY_SIZE]);
 
+//  A cache of signatures already verified, to skip repeat checks of the
+//  same vote (replicas in one simulator, gossip repeats). Not thread-safe:
+//  one per thread. Holds `BLY_CONS_SIGCACHE_SIZE` digests of (key, sign
+//  bytes, signature); only successful checks are cached.
+typedef struct _bly_cons_sigcache_t bly_cons_sigcache_t;
+#define BLY_CONS_SIGCACHE_SIZE 8192
+bly_cons_sigcache_t *bly_cons_sigcache_new(void);
+void bly_cons_sigcache_destroy(bly_cons_sigcache_t **self_p);
+
+//  bly_cons_vote_verify through `cache` (may be NULL).
+bool bly_cons_vote_verify_cached(bly_cons_sigcache_t *cache, const bly_cons_vote_t *vote,
+                                 const char *chain_id, const uint8_t pubkey[BLY_CONS_PUBKEY_SIZE]);
+
 //  Encode/decode one vote body (BLY_CONS_VOTE_SIZE bytes).
 void bly_cons_vote_put(const bly_cons_vote_t *vote, uint8_t *out);
 BLY_MUST_USE int bly_cons_vote_get(bly_cons_vote_t *vote, const uint8_t *in);

@@ -748,6 +748,8 @@ s_world_new(s_sim_t *sim)
     sim->cfg.timeout_delta_ms = 50;
     sim->cfg.gossip_ms = 40;
     sim->cfg.quorum_broken = sim->opt.quorum_broken;
+    sim->cfg.sigcache = bly_cons_sigcache_new();
+    bly_assert(sim->cfg.sigcache);
     sim->signed_votes = calloc(S_SIGNED_CAP, sizeof(s_signed_t));
     bly_assert(sim->signed_votes);
     s_world_validators(sim);
@@ -773,6 +775,7 @@ s_world_destroy(s_sim_t *sim)
         free(node->wal);
     }
     free(sim->signed_votes);
+    bly_cons_sigcache_destroy(&sim->cfg.sigcache);
 }
 
 //  --------------------------------------------------------------------------
@@ -843,6 +846,9 @@ s_handle(s_sim_t *sim, s_event_t *ev)
         }
         break;
     case S_EV_TIMER:
+        S_TRACE(sim, "node %d timer %u h%llu r%d (epoch %u/%u, paused until %lld)", ev->node,
+                ev->timer.kind, (unsigned long long) ev->timer.height, ev->timer.round, ev->epoch,
+                node->epoch, (long long) node->paused_until);
         if (node->core && ev->epoch == node->epoch && !s_deferred(sim, ev))
             s_exec(sim, ev->node, bly_cons_core_on_timer(node->core, &ev->timer,
                                                          s_local_now(node, sim->now)));
@@ -937,10 +943,11 @@ s_liveness_report(s_sim_t *sim)
     size_t used = 0;
     for (uint32_t i = 0; i < sim->n && used < sizeof(heights) - 24; i++) {
         s_node_t *node = &sim->nodes[i];
-        used += (size_t) snprintf(heights + used, sizeof(heights) - used, " %u:%s%llu/r%d/e%u", i,
+        used += (size_t) snprintf(heights + used, sizeof(heights) - used, " %u:%s%llu/r%d/s%d/e%u", i,
                                   node->byzantine ? "B" : "",
                                   node->core ? (unsigned long long) bly_cons_core_height(node->core) : 0ull,
                                   node->core ? bly_cons_core_round(node->core) : -1,
+                                  node->core ? (int) bly_cons_core_step(node->core) : -1,
                                   node->core ? bly_cons_core_evidence_pending(node->core) : 0);
     }
     s_fail(sim, "liveness: target height %llu not reached by all honest replicas:%s",
