@@ -223,7 +223,8 @@ s_config_check(const bly_cons_config_t *cfg)
         if (cfg->powers[i] == 0 || cfg->powers[i] > BLY_CONS_POWER_MAX)
             return -1;
     if (cfg->timeout_propose_ms <= 0 || cfg->timeout_prevote_ms <= 0 ||
-        cfg->timeout_precommit_ms <= 0 || cfg->timeout_delta_ms < 0 || cfg->gossip_ms <= 0)
+        cfg->timeout_precommit_ms <= 0 || cfg->timeout_delta_ms < 0 || cfg->gossip_ms <= 0 ||
+        cfg->timeout_commit_ms < 0)
         return -1;
     return 0;
 }
@@ -938,7 +939,7 @@ s_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
     memcpy(self->app_hash, app_hash, BLY_CONS_ID_SIZE);
     self->height++;
     self->round = 0;
-    self->step = BLY_CONS_STEP_PROPOSE;
+    self->step = BLY_CONS_STEP_NEW_HEIGHT;
     self->locked.round = -1;
     self->valid.round = -1;
     self->polka_count = 0;
@@ -984,7 +985,7 @@ s_decide(bly_cons_core_t *self, s_slot_t *slot)
     bly_assert(rc == 0);
     rc = s_apply_commit(self, &stored);
     bly_assert(rc == 0);
-    s_start_round(self, 0);
+    s_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
 }
 
 //  L22-L27 and L28-L33: prevote for a proposal of the current round.
@@ -1101,8 +1102,9 @@ s_rule_decide(bly_cons_core_t *self)
         if (!s_quorum(self, s_power(self, slot, BLY_CONS_PRECOMMIT, false, slot->proposal.id)))
             continue;
         if (!s_slot_valid(self, slot)) {
-            bly_log_error("consensus: 2f+1 precommits for an invalid block at height %llu round %d",
-                          (unsigned long long) self->height, slot->round);
+            if (bly_ratelimit_allow(&self->log_limit, self->now_ms, 5, 1000))
+                bly_log_error("consensus: 2f+1 precommits for an invalid block at height %llu round %d",
+                              (unsigned long long) self->height, slot->round);
             continue;
         }
         s_decide(self, slot);
@@ -1143,6 +1145,8 @@ static void
 s_run_rules(bly_cons_core_t *self)
 {
     for (int iter = 0; iter < 64; iter++) {
+        if (self->step == BLY_CONS_STEP_NEW_HEIGHT)
+            return;    //  Round 0 starts when timeoutCommit fires.
         bool fired = s_rule_decide(self) || s_rule_skip(self) || s_rule_prevote_proposal(self) ||
                      s_rule_prevote_any(self) || s_rule_polka(self) ||
                      s_rule_prevote_nil(self) || s_rule_precommit_any(self);
@@ -1167,9 +1171,11 @@ s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
     } else if (timer->kind == BLY_CONS_TIMER_PREVOTE && self->step == BLY_CONS_STEP_PREVOTE) {
         self->step = BLY_CONS_STEP_PRECOMMIT;
         s_send_vote(self, BLY_CONS_PRECOMMIT, NULL);
-    } else if (timer->kind == BLY_CONS_TIMER_PRECOMMIT) {
+    } else if (timer->kind == BLY_CONS_TIMER_PRECOMMIT && self->step != BLY_CONS_STEP_NEW_HEIGHT) {
         if (self->round < BLY_CONS_ROUND_MAX)
             s_start_round(self, self->round + 1);
+    } else if (timer->kind == BLY_CONS_TIMER_COMMIT && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        s_start_round(self, 0);
     }
 }
 
@@ -1244,7 +1250,7 @@ s_on_commit(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *dat
     if (s_apply_commit(self, msg) != 0)
         return -1;
     self->stats.synced++;
-    s_start_round(self, 0);
+    s_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
     return 0;
 }
 

@@ -57,6 +57,7 @@ typedef struct {
     int64_t timeout_precommit_ms;
     int64_t timeout_delta_ms;
     int64_t gossip_ms;            //  Re-send own messages and sync requests this often.
+    int64_t timeout_commit_ms;    //  Pause after a decision before round 0 of the next height.
     bly_cons_sigcache_t *sigcache;  //  Borrowed, may be NULL; shared only within one thread.
     bool quorum_broken;           //  TESTS ONLY: quorum 2f instead of 2f+1 (must be caught).
 } bly_cons_config_t;
@@ -74,6 +75,7 @@ typedef enum {
     BLY_CONS_TIMER_PREVOTE = 2,
     BLY_CONS_TIMER_PRECOMMIT = 3,
     BLY_CONS_TIMER_GOSSIP = 4,
+    BLY_CONS_TIMER_COMMIT = 5,
 } bly_cons_timer_kind_t;
 
 typedef struct {
@@ -99,6 +101,7 @@ typedef struct {
 
 //  Step of the current round (the paper's step_p).
 typedef enum {
+    BLY_CONS_STEP_NEW_HEIGHT = 0,    //  Decided; waiting timeoutCommit to start round 0.
     BLY_CONS_STEP_PROPOSE = 1,
     BLY_CONS_STEP_PREVOTE = 2,
     BLY_CONS_STEP_PRECOMMIT = 3,

@@ -747,6 +747,7 @@ s_world_new(s_sim_t *sim)
     sim->cfg.timeout_precommit_ms = 100;
     sim->cfg.timeout_delta_ms = 50;
     sim->cfg.gossip_ms = 40;
+    sim->cfg.timeout_commit_ms = 0;
     sim->cfg.quorum_broken = sim->opt.quorum_broken;
     sim->cfg.sigcache = bly_cons_sigcache_new();
     bly_assert(sim->cfg.sigcache);
