@@ -1343,7 +1343,7 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
 }
 
 //  --------------------------------------------------------------------------
-//  Gossip: re-send own messages of the current round (a lossy network
+//  Gossip: re-send own latest messages of the current height (a lossy network
 //  loses them), the polka that justifies a re-proposed value, sync requests
 //  and committed blocks for peers that lag.
 
@@ -1375,7 +1375,10 @@ s_gossip(bly_cons_core_t *self)
 {
     for (int t = BLY_CONS_PROPOSAL; t <= BLY_CONS_PRECOMMIT; t++) {
         const s_own_t *own = &self->own[t];
-        if (own->height == self->height && own->round == self->round && own->size > 0)
+        //  The latest of each type, even from an earlier round: a replica
+        //  still in that round may need it for L47 (2f+1 precommits of any
+        //  kind), and one in a lower round counts it for the f+1 skip.
+        if (own->height == self->height && own->size > 0)
             s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, own->data, own->size);
     }
     s_gossip_polka(self);
