@@ -5,6 +5,7 @@
     ========================================================================= */
 
 #include <check.h>
+#include <stdio.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,34 @@ START_TEST(test_block_and_proposal_codec)
     //  A declared block size past the limit is refused before anything else.
     bly_cons_put_u32(out + 2 + BLY_CONS_VOTE_SIZE, BLY_CONS_BLOCK_SIZE_MAX + 1);
     ck_assert_int_eq(bly_cons_msg_decode(&dec, out, used), -1);
+}
+END_TEST
+
+//  The fuzz seed corpus holds one valid input of every message type; the
+//  fuzz target's canonical re-encoding check passes on each.
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+START_TEST(test_fuzz_corpus_decodes)
+{
+    static const char *names[] = {"prevote", "precommit-nil", "proposal", "evidence", "commit",
+                                  "sync_req"};
+    const char *root = getenv("BLY_SOURCE_DIR");
+    ck_assert_ptr_nonnull(root);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/consensus_msg/%s", root, names[i]);
+        FILE *file = fopen(path, "rb");
+        ck_assert_msg(file != NULL, "%s", path);
+        uint8_t buf[4096];
+        size_t size = fread(buf, 1, sizeof(buf), file);
+        fclose(file);
+        bly_cons_msg_t msg;
+        ck_assert_msg(bly_cons_msg_decode(&msg, buf, size) == 0, "%s", names[i]);
+        ck_assert_int_eq(LLVMFuzzerTestOneInput(buf, size), 0);
+        //  Every truncation is refused.
+        for (size_t cut = 0; cut < size; cut++)
+            ck_assert_int_eq(bly_cons_msg_decode(&msg, buf, cut), -1);
+    }
 }
 END_TEST
 
@@ -661,6 +690,7 @@ main(void)
     TCase *tc = tcase_create("messages");
     tcase_add_test(tc, test_vote_roundtrip_and_strictness);
     tcase_add_test(tc, test_block_and_proposal_codec);
+    tcase_add_test(tc, test_fuzz_corpus_decodes);
     tcase_add_test(tc, test_quorum_rules);
     tcase_add_test(tc, test_proposer_weighted);
     tcase_add_test(tc, test_kvapp_mempool);
