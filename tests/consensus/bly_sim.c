@@ -19,6 +19,8 @@
 
 #define S_NODES_MAX 7
 #define S_ACCOUNTS 16
+#define S_BENCH_ACCOUNTS 1024
+#define S_BENCH_TRACK (1u << 21)
 #define S_BALANCE 1000000ull
 #define S_STAKE 1000000ull
 #define S_HEIGHTS_MAX 4096
@@ -119,6 +121,14 @@ typedef struct {
     bool has_app_hash[S_HEIGHTS_MAX];
     s_signed_t *signed_votes;
     bool failed;
+    bool bench_over;
+    //  Benchmark books: submit time per (sender, nonce) and latencies.
+    uint32_t accounts;
+    uint64_t *track_keys;
+    int64_t *track_times;
+    int64_t *latencies;
+    size_t latency_count;
+    size_t latency_cap;
 } s_sim_t;
 
 //  --------------------------------------------------------------------------
@@ -321,6 +331,7 @@ s_local_now(const s_node_t *node, int64_t t)
 }
 
 static void s_exec(s_sim_t *sim, int32_t i, const bly_cons_effects_t *fx);
+static void s_bench_commit(s_sim_t *sim, const uint8_t *data, size_t size);
 
 //  Boot (or reboot) a node from its storage: replay the block store, then
 //  the WAL, then start.
@@ -329,7 +340,9 @@ s_boot(s_sim_t *sim, int32_t i)
 {
     s_node_t *node = &sim->nodes[i];
     bly_assert(!node->core);
-    node->app = bly_kvapp_new(S_ACCOUNTS, S_BALANCE, sim->n, S_STAKE, 10, 256, 64);
+    bool bench = sim->opt.bench_rate > 0;
+    node->app = bly_kvapp_new(sim->accounts, S_BALANCE, sim->n, S_STAKE, 10,
+                              bench ? BLY_MEMPOOL_TX_MAX : 256, bench ? 4096 : 64);
     bly_assert(node->app);
     bly_cons_app_t app = {.self = node, .build = s_app_build, .check = s_app_check,
                           .apply = s_app_apply, .hash = s_app_hash, .load_commit = s_load_commit};
@@ -636,6 +649,8 @@ s_exec_one(s_sim_t *sim, int32_t i, const bly_cons_effect_t *e)
         s_records_free(node->wal, &node->wal_count);
         if (!node->byzantine)
             s_check_commit(sim, i, e->data, e->size);
+        if (sim->opt.bench_rate > 0 && i == 1)
+            s_bench_commit(sim, e->data, e->size);
         break;
     default:
         s_fail(sim, "node %d returned an unknown effect %u", i, e->kind);
@@ -735,13 +750,49 @@ s_world_faults(s_sim_t *sim)
 }
 
 static void
+s_world_bench_validators(s_sim_t *sim)
+{
+    sim->n = 4;
+    sim->cfg.validator_count = 4;
+    sim->res->validators = 4;
+    for (uint32_t i = 0; i < sim->n; i++) {
+        s_node_t *node = &sim->nodes[i];
+        sim->cfg.powers[i] = 1;
+        uint8_t seed[32] = {(uint8_t) (i + 1)};
+        crypto_sign_seed_keypair(node->pk, node->sk, seed);
+        memcpy(sim->cfg.pubkeys[i], node->pk, 32);
+        node->clock_rate = 1000;
+        node->commits = calloc(S_HEIGHTS_MAX, sizeof(s_record_t));
+        bly_assert(node->commits);
+    }
+    sim->track_keys = calloc(S_BENCH_TRACK, sizeof(uint64_t));
+    sim->track_times = calloc(S_BENCH_TRACK, sizeof(int64_t));
+    bly_assert(sim->track_keys && sim->track_times);
+}
+
+//  Benchmark: no faults, 1 ms links; the heal (liveness target) comes at the end.
+static void
+s_world_bench(s_sim_t *sim)
+{
+    sim->faults = false;
+    sim->delay_min_ms = 1;
+    sim->delay_jitter_ms = 0;
+    sim->heal_at = sim->opt.bench_ms;
+    s_push_simple(sim, sim->opt.bench_ms, S_EV_HEAL_ALL, -1);
+    s_push_simple(sim, 0, S_EV_CLIENT, -1);
+    if (sim->opt.bench_dead)
+        s_push_simple(sim, 0, S_EV_CRASH, 0);
+}
+
+static void
 s_world_new(s_sim_t *sim)
 {
     uint64_t x = sim->opt.seed;
     for (int k = 0; k < 4; k++)
         sim->rng[k] = s_splitmix(&x);
     snprintf(sim->cfg.chain_id, sizeof(sim->cfg.chain_id), "blyan-sim");
-    sim->cfg.block_size_max = 16384;
+    sim->accounts = sim->opt.bench_rate > 0 ? S_BENCH_ACCOUNTS : S_ACCOUNTS;
+    sim->cfg.block_size_max = sim->opt.bench_rate > 0 ? 128 * 1024 : 16384;
     sim->cfg.timeout_propose_ms = 300;
     sim->cfg.timeout_prevote_ms = 100;
     sim->cfg.timeout_precommit_ms = 100;
@@ -749,13 +800,24 @@ s_world_new(s_sim_t *sim)
     sim->cfg.gossip_ms = 40;
     sim->cfg.timeout_commit_ms = 0;
     sim->cfg.quorum_broken = sim->opt.quorum_broken;
-    sim->cfg.sigcache = bly_cons_sigcache_new();
-    bly_assert(sim->cfg.sigcache);
+    //  Replicas share one signature cache (they live in one thread); the
+    //  benchmark runs without it so each replica pays for every check.
+    if (sim->opt.bench_rate == 0) {
+        sim->cfg.sigcache = bly_cons_sigcache_new();
+        bly_assert(sim->cfg.sigcache);
+    }
     sim->signed_votes = calloc(S_SIGNED_CAP, sizeof(s_signed_t));
     bly_assert(sim->signed_votes);
-    s_world_validators(sim);
-    sim->supply = S_ACCOUNTS * S_BALANCE + sim->n * S_STAKE;
-    s_world_faults(sim);
+    if (sim->opt.bench_rate > 0) {
+        s_world_bench_validators(sim);
+    } else {
+        s_world_validators(sim);
+    }
+    sim->supply = sim->accounts * S_BALANCE + sim->n * S_STAKE;
+    if (sim->opt.bench_rate > 0)
+        s_world_bench(sim);
+    else
+        s_world_faults(sim);
     for (uint32_t i = 0; i < sim->n; i++)
         s_boot(sim, (int32_t) i);
 }
@@ -776,21 +838,106 @@ s_world_destroy(s_sim_t *sim)
         free(node->wal);
     }
     free(sim->signed_votes);
+    free(sim->track_keys);
+    free(sim->track_times);
+    free(sim->latencies);
     bly_cons_sigcache_destroy(&sim->cfg.sigcache);
 }
 
 //  --------------------------------------------------------------------------
 //  Events
 
+static uint64_t
+s_track_slot(s_sim_t *sim, uint64_t key)
+{
+    uint64_t at = (key * 0x9e3779b97f4a7c15ull) >> 43;
+    for (uint32_t probe = 0; probe < S_BENCH_TRACK; probe++, at = (at + 1) & (S_BENCH_TRACK - 1))
+        if (sim->track_keys[at] == key || sim->track_keys[at] == 0)
+            return at;
+    return UINT64_MAX;
+}
+
+//  Benchmark clients: bench_rate transfers/s, a batch every millisecond.
+static void
+s_on_bench_client(s_sim_t *sim)
+{
+    uint64_t due = (uint64_t) sim->now * sim->opt.bench_rate / 1000;
+    uint64_t next = (uint64_t) (sim->now + 1) * sim->opt.bench_rate / 1000;
+    for (uint64_t k = due; k < next; k++) {
+        int32_t i = 1 + (int32_t) s_below(sim, sim->n - 1);
+        s_node_t *node = &sim->nodes[i];
+        bly_kvapp_tx_t tx = {.from = (uint32_t) s_below(sim, sim->accounts), .amount = 1};
+        tx.to = (tx.from + 1) % sim->accounts;
+        tx.nonce = bly_kvapp_next_nonce(node->app, tx.from);
+        if (bly_kvapp_submit(node->app, &tx) != BLY_KVAPP_OK)
+            continue;
+        uint64_t key = ((uint64_t) tx.from << 32 | tx.nonce) + 1;
+        uint64_t at = s_track_slot(sim, key);
+        if (at == UINT64_MAX)
+            continue;
+        sim->track_keys[at] = key;
+        sim->track_times[at] = sim->now;
+        sim->res->submitted++;
+    }
+    if (sim->now < sim->opt.bench_ms)
+        s_push_simple(sim, sim->now + 1, S_EV_CLIENT, -1);
+}
+
+//  Benchmark: finality of each transfer in a block node 1 commits.
+static void
+s_bench_commit(s_sim_t *sim, const uint8_t *data, size_t size)
+{
+    bly_cons_msg_t msg;
+    bly_cons_block_t hdr;
+    if (bly_cons_msg_decode(&msg, data, size) != 0 ||
+        bly_cons_block_decode(&hdr, msg.block, msg.block_size) != 0)
+        return;
+    for (uint32_t at = 0; at + BLY_KVAPP_TX_SIZE <= hdr.payload_size; at += BLY_KVAPP_TX_SIZE) {
+        bly_kvapp_tx_t tx;
+        bly_kvapp_tx_get(&tx, hdr.payload + at);
+        uint64_t slot = s_track_slot(sim, ((uint64_t) tx.from << 32 | tx.nonce) + 1);
+        if (slot == UINT64_MAX || sim->track_keys[slot] == 0)
+            continue;
+        if (sim->latency_count == sim->latency_cap) {
+            sim->latency_cap = sim->latency_cap ? 2 * sim->latency_cap : 4096;
+            sim->latencies = realloc(sim->latencies, sim->latency_cap * sizeof(int64_t));
+            bly_assert(sim->latencies);
+        }
+        sim->latencies[sim->latency_count++] = sim->now - sim->track_times[slot];
+    }
+}
+
+static int
+s_cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return (x > y) - (x < y);
+}
+
+static void
+s_bench_summarise(s_sim_t *sim)
+{
+    if (sim->latency_count == 0)
+        return;
+    qsort(sim->latencies, sim->latency_count, sizeof(int64_t), s_cmp_i64);
+    sim->res->finality_p50_ms = sim->latencies[sim->latency_count / 2];
+    sim->res->finality_p99_ms = sim->latencies[sim->latency_count * 99 / 100];
+    sim->res->finality_max_ms = sim->latencies[sim->latency_count - 1];
+}
+
 static void
 s_on_client(s_sim_t *sim)
 {
+    if (sim->opt.bench_rate > 0) {
+        s_on_bench_client(sim);
+        return;
+    }
     int32_t i = (int32_t) s_below(sim, sim->n);
     s_node_t *node = &sim->nodes[i];
     if (node->core && !node->byzantine) {
-        bly_kvapp_tx_t tx = {.from = (uint32_t) s_below(sim, S_ACCOUNTS),
+        bly_kvapp_tx_t tx = {.from = (uint32_t) s_below(sim, sim->accounts),
                              .amount = 1 + s_below(sim, 100)};
-        tx.to = (tx.from + 1 + (uint32_t) s_below(sim, S_ACCOUNTS - 1)) % S_ACCOUNTS;
+        tx.to = (tx.from + 1 + (uint32_t) s_below(sim, sim->accounts - 1)) % sim->accounts;
         tx.nonce = bly_kvapp_next_nonce(node->app, tx.from);
         int rc = bly_kvapp_submit(node->app, &tx);
         if (rc != BLY_KVAPP_OK)
@@ -802,6 +949,10 @@ s_on_client(s_sim_t *sim)
 static void
 s_on_heal_all(s_sim_t *sim)
 {
+    if (sim->opt.bench_rate > 0) {
+        sim->bench_over = true;
+        return;
+    }
     S_TRACE(sim, "faults stop: links healed, crashed nodes restart, pauses end");
     sim->faults = false;
     sim->partitioned = false;
@@ -855,7 +1006,7 @@ s_handle(s_sim_t *sim, s_event_t *ev)
                                                          s_local_now(node, sim->now)));
         break;
     case S_EV_CRASH:
-        if (sim->faults && !node->byzantine)
+        if ((sim->faults || sim->opt.bench_dead) && !node->byzantine)
             s_crash(sim, ev->node);
         break;
     case S_EV_RESTART:
@@ -898,7 +1049,7 @@ s_handle(s_sim_t *sim, s_event_t *ev)
 static bool
 s_done(s_sim_t *sim)
 {
-    if (sim->faults)
+    if (sim->faults || sim->opt.bench_rate > 0)
         return false;
     for (uint32_t i = 0; i < sim->n; i++) {
         s_node_t *node = &sim->nodes[i];
@@ -974,7 +1125,7 @@ bly_sim_run(const bly_sim_options_t *options, bly_sim_result_t *result)
         sim->now = ev.t;
         s_handle(sim, &ev);
         result->events++;
-        if (s_done(sim))
+        if (s_done(sim) || sim->bench_over)
             break;
         if (!sim->faults && sim->now > sim->heal_at + S_LIVENESS_MS) {
             s_liveness_report(sim);
@@ -983,6 +1134,7 @@ bly_sim_run(const bly_sim_options_t *options, bly_sim_result_t *result)
         }
     }
     s_summarise(sim);
+    s_bench_summarise(sim);
     result->end_ms = sim->now;
     result->ok = !sim->failed;
     s_world_destroy(sim);

@@ -23,6 +23,12 @@ typedef struct {
     uint64_t seed;          //  Everything derives from it.
     bool quorum_broken;     //  Run the cores with the deliberately broken 2f quorum.
     bool verbose;           //  Print the event trace.
+    //  Benchmark mode (bench_rate > 0): 4 equal replicas, no faults, 1 ms
+    //  links, clients submitting bench_rate transfers/s for bench_ms of
+    //  virtual time; bench_dead kills replica 0 (a proposer) for good.
+    uint32_t bench_rate;
+    int64_t bench_ms;
+    bool bench_dead;
 } bly_sim_options_t;
 
 typedef struct {
@@ -37,6 +43,10 @@ typedef struct {
     uint64_t evidence;      //  Offences committed (slashes applied).
     uint64_t transfers;     //  Transfers committed.
     int64_t end_ms;         //  Virtual time at the end.
+    int64_t finality_p50_ms;   //  Bench: submit-to-commit, virtual time.
+    int64_t finality_p99_ms;
+    int64_t finality_max_ms;
+    uint64_t submitted;        //  Bench: transfers accepted by a mempool.
 } bly_sim_result_t;
 
 //  Run one seed. Returns 0 when every invariant held, -1 otherwise (see
