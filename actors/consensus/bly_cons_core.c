@@ -81,6 +81,9 @@ struct _bly_cons_core_t {
     uint8_t step;
     s_value_t locked;
     s_value_t valid;
+    uint8_t *guard;                  //  Last signing WAL record kept across a wipe (or NULL),
+    size_t guard_size;               //  restored in full when the replica reaches its height.
+    uint64_t guard_height;
     bly_cons_vote_t *polka;          //  The 2f+1 prevotes that made validValue valid.
     uint16_t polka_count;            //  (kept in the WAL: they justify re-proposing it).
     uint8_t last_id[BLY_CONS_ID_SIZE];    //  Id of block height - 1 (decision_p[h-1]).
@@ -114,6 +117,9 @@ struct _bly_cons_core_t {
     bly_cons_stats_t stats;
     bly_ratelimit_t log_limit;
 };
+
+static void s_enter_height(bly_cons_core_t *self);
+static int s_wal_apply(bly_cons_core_t *self, const uint8_t *data, size_t size);
 
 //  --------------------------------------------------------------------------
 //  Quorums and the proposer
@@ -318,6 +324,7 @@ bly_cons_core_destroy(bly_cons_core_t **self_p)
     if (self->seckey)
         sodium_free(self->seckey);
     free(self->seen);
+    free(self->guard);
     free(self->polka);
     free(self->valid.block);
     free(self->locked.block);
@@ -1175,7 +1182,7 @@ s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
         if (self->round < BLY_CONS_ROUND_MAX)
             s_start_round(self, self->round + 1);
     } else if (timer->kind == BLY_CONS_TIMER_COMMIT && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
-        s_start_round(self, 0);
+        s_enter_height(self);
     }
 }
 
@@ -1455,6 +1462,34 @@ s_restore_own(bly_cons_core_t *self)
     }
 }
 
+//  Round 0 of the current height, or, when the WAL (or the guard record
+//  kept across a wipe) holds state of this height, resume from it.
+static void
+s_enter_height(bly_cons_core_t *self)
+{
+    if (self->guard && self->guard_height <= self->height) {
+        if (!self->restored && self->guard_height == self->height &&
+            s_wal_apply(self, self->guard, self->guard_size) != 0)
+            bly_log_error("consensus: the signing guard record does not apply");
+        free(self->guard);
+        self->guard = NULL;
+    }
+    if (!self->restored) {
+        s_start_round(self, 0);
+        return;
+    }
+    self->restored = false;
+    s_restore_own(self);
+    if (self->step == BLY_CONS_STEP_PROPOSE)
+        s_start_round(self, self->round);
+    else if (self->step == BLY_CONS_STEP_PREVOTE)
+        s_fx_timer(self, BLY_CONS_TIMER_PREVOTE, self->round,
+                   s_timeout(self, self->cfg.timeout_prevote_ms, self->round));
+    else
+        s_fx_timer(self, BLY_CONS_TIMER_PRECOMMIT, self->round,
+                   s_timeout(self, self->cfg.timeout_precommit_ms, self->round));
+}
+
 const bly_cons_effects_t *
 bly_cons_core_start(bly_cons_core_t *self, int64_t now_ms)
 {
@@ -1462,19 +1497,7 @@ bly_cons_core_start(bly_cons_core_t *self, int64_t now_ms)
     bly_assert(!self->started);
     s_fx_reset(self, now_ms);
     self->started = true;
-    if (!self->restored) {
-        s_start_round(self, 0);
-    } else {
-        s_restore_own(self);
-        if (self->step == BLY_CONS_STEP_PROPOSE)
-            s_start_round(self, self->round);
-        else if (self->step == BLY_CONS_STEP_PREVOTE)
-            s_fx_timer(self, BLY_CONS_TIMER_PREVOTE, self->round,
-                       s_timeout(self, self->cfg.timeout_prevote_ms, self->round));
-        else
-            s_fx_timer(self, BLY_CONS_TIMER_PRECOMMIT, self->round,
-                       s_timeout(self, self->cfg.timeout_precommit_ms, self->round));
-    }
+    s_enter_height(self);
     s_fx_timer(self, BLY_CONS_TIMER_GOSSIP, self->round, self->cfg.gossip_ms);
     s_run_rules(self);
     return &self->fx;
@@ -1538,6 +1561,12 @@ bly_cons_core_replay_wal(bly_cons_core_t *self, const uint8_t *data, size_t size
 {
     bly_assert(self);
     bly_assert(!self->started);
+    return s_wal_apply(self, data, size);
+}
+
+static int
+s_wal_apply(bly_cons_core_t *self, const uint8_t *data, size_t size)
+{
     if (size < S_REC_HEADER || data[0] != S_REC_STATE)
         return -1;
     uint64_t height = bly_cons_get_u64(data + 1);
@@ -1591,6 +1620,40 @@ bly_cons_core_replay_wal(bly_cons_core_t *self, const uint8_t *data, size_t size
     self->step = step;
     self->restored = true;
     return 0;
+}
+
+int
+bly_cons_core_replay_guard(bly_cons_core_t *self, const uint8_t *data, size_t size)
+{
+    bly_assert(self);
+    bly_assert(!self->started);
+    if (size < S_REC_HEADER + 4 || data[0] != S_REC_STATE)
+        return -1;
+    //  The signed message is the record's tail: [u32 size][message].
+    bly_cons_msg_t msg;
+    for (size_t msg_size = 2 + BLY_CONS_VOTE_SIZE; msg_size + 4 + S_REC_HEADER <= size;
+         msg_size++) {
+        const uint8_t *at = data + size - msg_size;
+        if (bly_cons_get_u32(at - 4) != msg_size || bly_cons_msg_decode(&msg, at, msg_size) != 0)
+            continue;
+        if (msg.type > BLY_CONS_PRECOMMIT || msg.vote.validator != (uint16_t) self->cfg.self_index)
+            return -1;
+        uint8_t step = s_step_of(msg.type);
+        if (s_may_sign(self, msg.vote.height, msg.vote.round, step)) {
+            self->signed_height = msg.vote.height;
+            self->signed_round = msg.vote.round;
+            self->signed_step = step;
+        }
+        free(self->guard);
+        self->guard = malloc(size);
+        if (!self->guard)
+            return -1;
+        memcpy(self->guard, data, size);
+        self->guard_size = size;
+        self->guard_height = bly_cons_get_u64(data + 1);
+        return 0;
+    }
+    return -1;
 }
 
 //  --------------------------------------------------------------------------

@@ -133,6 +133,14 @@ BLY_MUST_USE int bly_cons_core_replay_commit(bly_cons_core_t *self, const uint8_
 BLY_MUST_USE int bly_cons_core_replay_wal(bly_cons_core_t *self, const uint8_t *data,
                                           size_t size);
 
+//  Before start, for a replica whose block store and WAL were wiped: restore
+//  only the double-sign guard from the last synced WAL record that carried
+//  a signature (a shell keeps a copy of it outside the wiped storage, like
+//  CometBFT's priv_validator_state). The replica then catches up by sync
+//  and never signs at or before that (height, round, step) again.
+BLY_MUST_USE int bly_cons_core_replay_guard(bly_cons_core_t *self, const uint8_t *data,
+                                            size_t size);
+
 //  Start (or resume after replay) at the current height.
 const bly_cons_effects_t *bly_cons_core_start(bly_cons_core_t *self, int64_t now_ms);
 

@@ -75,6 +75,9 @@ typedef struct {
     s_record_t *wal;
     uint32_t wal_count;
     uint32_t wal_cap;
+    //  The last synced WAL record (holds the last signature): survives a wipe.
+    uint8_t *guard;
+    size_t guard_size;
     //  Byzantine: the alternative proposal id per (height, round) it made.
     uint64_t alt_height;
     int32_t alt_round;
@@ -277,9 +280,15 @@ s_wal_append(s_node_t *node, const uint8_t *data, size_t size, bool sync)
     memcpy(rec->data, data, size);
     rec->size = size;
     rec->synced = false;
-    if (sync)
+    if (sync) {
         for (uint32_t i = 0; i < node->wal_count; i++)
             node->wal[i].synced = true;
+        free(node->guard);
+        node->guard = malloc(size);
+        bly_assert(node->guard);
+        memcpy(node->guard, data, size);
+        node->guard_size = size;
+    }
 }
 
 static uint32_t
@@ -356,6 +365,13 @@ s_boot(s_sim_t *sim, int32_t i)
         if (rc != 0)
             s_fail(sim, "node %d: stored commit %u does not replay", i, h + 1);
     }
+    //  The signing guard is always loaded first (a real shell keeps it in
+    //  its own file); the WAL then restores the rest of the current height.
+    if (node->guard) {
+        int rc = bly_cons_core_replay_guard(node->core, node->guard, node->guard_size);
+        if (rc != 0)
+            s_fail(sim, "node %d: its signing guard record does not replay", i);
+    }
     for (uint32_t r = 0; r < node->wal_count; r++) {
         int rc = bly_cons_core_replay_wal(node->core, node->wal[r].data, node->wal[r].size);
         if (rc != 0)
@@ -387,6 +403,14 @@ s_crash(s_sim_t *sim, int32_t i)
     S_TRACE(sim, "node %d crashes (%u of %u WAL records survive)", i, kept, node->wal_count);
     node->wal_count = kept;
     sim->res->crashes++;
+    //  Sometimes the disk is wiped too (all but the signing guard): the node
+    //  must resync every block with verified commits.
+    if (sim->faults && s_chance_pm(sim, 250)) {
+        S_TRACE(sim, "node %d loses its block store and WAL", i);
+        s_records_free(node->commits, &node->commit_count);
+        s_records_free(node->wal, &node->wal_count);
+        sim->res->wipes++;
+    }
 }
 
 //  --------------------------------------------------------------------------
@@ -836,6 +860,7 @@ s_world_destroy(s_sim_t *sim)
         s_records_free(node->wal, &node->wal_count);
         free(node->commits);
         free(node->wal);
+        free(node->guard);
     }
     free(sim->signed_votes);
     free(sim->track_keys);

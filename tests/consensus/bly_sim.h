@@ -5,6 +5,8 @@
     that delays, drops, duplicates and reorders messages, partitions and
     heals; replicas crash at any effect (losing unsynced WAL writes) and
     restart from their storage; replicas pause; clocks drift; byzantine
+    replicas, some with their block store and WAL wiped (they keep only the
+    last signing record, like a validator's key state, and resync); byzantine
     replicas (within f) equivocate votes, send conflicting proposals and
     mutate message bytes. Invariants are checked after every event:
     agreement, app-hash equality, token conservation, no honest double-sign;
@@ -39,6 +41,7 @@ typedef struct {
     uint64_t events;        //  Events processed.
     uint64_t height;        //  Lowest honest height at the end.
     uint64_t crashes;       //  Crashes injected.
+    uint64_t wipes;         //  Of which also wiped the block store and WAL.
     uint64_t equivocations; //  Conflicting votes sent by byzantine replicas.
     uint64_t evidence;      //  Offences committed (slashes applied).
     uint64_t transfers;     //  Transfers committed.
