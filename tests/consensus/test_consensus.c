@@ -443,16 +443,37 @@ START_TEST(test_single_validator_chain)
 }
 END_TEST
 
-//  A block for height 1 of the 4-validator genesis, proposed by `proposer`.
+//  A block for height 1 of the 4-validator genesis, proposed by `proposer`,
+//  with one deliberate defect (`defect` 0: none).
+enum { S_OK, S_BAD_APP_HASH, S_BAD_PREV, S_BAD_HEIGHT, S_BAD_TX, S_BAD_EVIDENCE, S_DEFECTS };
+
 static size_t
-s_proposal(const bly_cons_config_t *cfg, uint32_t proposer, uint64_t time_ms, uint8_t *out)
+s_proposal_with(const bly_cons_config_t *cfg, uint32_t proposer, uint64_t time_ms, int defect,
+                uint8_t *out)
 {
     bly_kvapp_t *app = bly_kvapp_new(8, 1000, cfg->validator_count, 1000, 10, 64, 16);
-    bly_cons_block_t hdr = {.height = 1, .time_ms = time_ms, .payload = (const uint8_t *) "",
-                            .payload_size = 0};
+    uint8_t payload[BLY_KVAPP_TX_SIZE];
+    bly_kvapp_tx_t tx = {.from = 0, .to = 1, .amount = 5000, .nonce = 0};    //  Unfunded.
+    bly_kvapp_tx_put(&tx, payload);
+    bly_cons_block_t hdr = {.height = defect == S_BAD_HEIGHT ? 2 : 1, .time_ms = time_ms,
+                            .payload = payload,
+                            .payload_size = defect == S_BAD_TX ? BLY_KVAPP_TX_SIZE : 0};
     bly_kvapp_hash(app, hdr.app_hash);
     bly_kvapp_destroy(&app);
-    uint8_t block[512];
+    if (defect == S_BAD_APP_HASH)
+        hdr.app_hash[0] ^= 1;
+    if (defect == S_BAD_PREV)
+        hdr.prev_id[3] = 1;
+    //  Evidence whose two votes agree: not an equivocation.
+    uint8_t ev[2 * BLY_CONS_VOTE_SIZE];
+    if (defect == S_BAD_EVIDENCE) {
+        bly_cons_vote_t a = s_vote(BLY_CONS_PREVOTE, 1, 0, 2, true, 9);
+        bly_cons_vote_put(&a, ev);
+        bly_cons_vote_put(&a, ev + BLY_CONS_VOTE_SIZE);
+        hdr.evidence = ev;
+        hdr.evidence_count = 1;
+    }
+    uint8_t block[1024];
     size_t size = bly_cons_block_encode(&hdr, block, sizeof(block));
     bly_cons_vote_t v = {.type = BLY_CONS_PROPOSAL, .height = 1, .round = 0, .pol_round = -1,
                          .validator = (uint16_t) proposer, .has_id = true};
@@ -460,8 +481,40 @@ s_proposal(const bly_cons_config_t *cfg, uint32_t proposer, uint64_t time_ms, ui
     bly_cons_vote_sign(&v, cfg->chain_id, s_sk[proposer]);
     bly_cons_msg_t msg = {.type = BLY_CONS_PROPOSAL, .vote = v, .block = block,
                           .block_size = (uint32_t) size};
-    return bly_cons_msg_encode(&msg, out, 1024);
+    return bly_cons_msg_encode(&msg, out, 2048);
 }
+
+static size_t
+s_proposal(const bly_cons_config_t *cfg, uint32_t proposer, uint64_t time_ms, uint8_t *out)
+{
+    return s_proposal_with(cfg, proposer, time_ms, S_OK, out);
+}
+
+//  valid(v) (L22): every defect of a proposed block makes the replica prevote
+//  nil; the sound block gets a prevote for its id.
+START_TEST(test_invalid_proposals_get_nil)
+{
+    s_keys();
+    bly_cons_config_t probe = s_config(4, 0);
+    uint32_t proposer = bly_cons_proposer(&probe, 1, 0);
+    bly_cons_config_t cfg = s_config(4, (int32_t) ((proposer + 1) % 4));
+    for (int defect = S_OK; defect < S_DEFECTS; defect++) {
+        s_replica_t r;
+        s_replica_new(&r, &cfg);
+        s_store(&r, bly_cons_core_start(r.core, 0));
+        uint8_t prop[2048];
+        size_t size = s_proposal_with(&cfg, proposer, 1, defect, prop);
+        const bly_cons_effects_t *fx = bly_cons_core_on_message(r.core, prop, size, -1, 2);
+        const bly_cons_effect_t *send = s_find(fx, BLY_CONS_FX_BROADCAST, 0);
+        ck_assert_msg(send != NULL, "defect %d", defect);
+        bly_cons_msg_t msg;
+        ck_assert_int_eq(bly_cons_msg_decode(&msg, send->data, send->size), 0);
+        ck_assert_uint_eq(msg.type, BLY_CONS_PREVOTE);
+        ck_assert_msg(msg.vote.has_id == (defect == S_OK), "defect %d", defect);
+        s_replica_destroy(&r);
+    }
+}
+END_TEST
 
 //  The prevote is persisted (fsync) before it is broadcast; after a crash
 //  the replica restores it from the WAL, re-sends the same bytes and never
@@ -698,6 +751,7 @@ main(void)
     tc = tcase_create("core");
     tcase_add_test(tc, test_single_validator_chain);
     tcase_add_test(tc, test_wal_restart_no_double_sign);
+    tcase_add_test(tc, test_invalid_proposals_get_nil);
     tcase_add_test(tc, test_core_rejects_bad_input);
     tcase_add_test(tc, test_sync_verifies_commits);
     suite_add_tcase(suite, tc);
