@@ -5,121 +5,12 @@
     implements. docs/CONSENSUS.md has the full mapping.
     ========================================================================= */
 
-#include "bly_cons_core.h"
+#include "bly_cons_core_int.h"
 
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-//  WAL record kinds (the WAL format is private to the core).
-#define S_REC_STATE 1
-//  WAL state record: kind, height, round, step, locked round, valid round,
-//  flags, then optional locked value, optional valid value, signed message.
-#define S_REC_HEADER (1 + 8 + 4 + 1 + 4 + 4 + 1)
-#define S_FLAG_LOCKED 1
-#define S_FLAG_VALID 2
-#define S_FLAG_VALID_IS_LOCKED 4
-
-//  Largest encoded single vote message.
-#define S_VOTE_MSG_SIZE (2 + BLY_CONS_VOTE_SIZE)
-
-//  One round of the current height: the proposal and the votes.
-typedef struct {
-    int32_t round;                 //  -1 when the slot is free.
-    bool has_proposal;             //  A proposal from proposer(h, round) arrived.
-    bly_cons_vote_t proposal;      //  Its signed header.
-    uint8_t *block;                //  Its block (capacity block_size_max).
-    uint32_t block_size;           //  Block size.
-    int8_t valid;                  //  valid(v) cache: -1 unknown, 0 no, 1 yes.
-    bly_cons_vote_t *prevotes;     //  Per validator.
-    bool *has_prevote;             //  Per validator.
-    bly_cons_vote_t *precommits;   //  Per validator.
-    bool *has_precommit;           //  Per validator.
-    bool fired_l34;                //  "for the first time" flags of L34, L36, L47.
-    bool fired_l36;
-    bool fired_l47;
-} s_slot_t;
-
-//  A held value (lockedValue or validValue) with its bytes.
-typedef struct {
-    int32_t round;                 //  lockedRound / validRound, -1 for nil.
-    uint8_t *block;                //  Capacity block_size_max.
-    uint32_t block_size;
-    uint8_t id[BLY_CONS_ID_SIZE];
-} s_value_t;
-
-//  Own signed message of the current height and round, kept for re-sending.
-typedef struct {
-    uint64_t height;               //  0 when empty.
-    int32_t round;
-    uint8_t *data;                 //  Encoded message.
-    size_t size;
-} s_own_t;
-
-//  An evidence item: two conflicting votes by one validator.
-typedef struct {
-    bly_cons_vote_t a;
-    bly_cons_vote_t b;
-} s_evidence_t;
-
-//  Key of committed evidence (one per validator, height, round, type).
-typedef struct {
-    uint64_t height;
-    int32_t round;
-    uint16_t validator;
-    uint8_t type;
-} s_ev_key_t;
-
-struct _bly_cons_core_t {
-    bly_cons_config_t cfg;           //  Static configuration (copied).
-    uint8_t *seckey;                 //  sodium_malloc'd signing key, NULL for observers.
-    bly_cons_app_t app;              //  The application.
-    uint64_t total_power;            //  Sum of powers.
-    //  Algorithm 1 state (h_p, round_p, step_p, lockedValue/Round, validValue/Round).
-    uint64_t height;
-    int32_t round;
-    uint8_t step;
-    s_value_t locked;
-    s_value_t valid;
-    uint8_t *guard;                  //  Last signing WAL record kept across a wipe (or NULL),
-    size_t guard_size;               //  restored in full when the replica reaches its height.
-    uint64_t guard_height;
-    bly_cons_vote_t *polka;          //  The 2f+1 prevotes that made validValue valid.
-    uint16_t polka_count;            //  (kept in the WAL: they justify re-proposing it).
-    uint8_t last_id[BLY_CONS_ID_SIZE];    //  Id of block height - 1 (decision_p[h-1]).
-    uint8_t app_hash[BLY_CONS_ID_SIZE];   //  App hash after block height - 1.
-    bool restored;                   //  State came from the WAL.
-    bool started;
-    //  Double-sign guard: the highest (height, round, step) ever signed.
-    uint64_t signed_height;
-    int32_t signed_round;
-    uint8_t signed_step;
-    s_own_t own[4];                  //  Own PROPOSAL, PREVOTE, PRECOMMIT (by type).
-    s_slot_t slots[BLY_CONS_ROUND_SLOTS];
-    //  Evidence pool and committed evidence keys (a ring).
-    s_evidence_t pool[BLY_CONS_EVIDENCE_POOL_MAX];
-    uint32_t pool_count;
-    s_ev_key_t *seen;
-    uint32_t seen_count;
-    uint32_t seen_next;
-    //  Proposer priorities checkpoint at sequence position pp_pos.
-    uint64_t pp_pos;
-    int64_t pp_prio[BLY_CONS_VALIDATORS_MAX];
-    //  Catch-up: first height each peer lacks (0: not behind); our own hint.
-    uint64_t peer_lacks[BLY_CONS_VALIDATORS_MAX];
-    bool behind;
-    //  Effects of the current call and the arena their bytes live in.
-    bly_cons_effects_t fx;
-    uint8_t *arena;
-    size_t arena_size;
-    size_t arena_used;
-    int64_t now_ms;
-    bly_cons_stats_t stats;
-    bly_ratelimit_t log_limit;
-};
-
-static void s_enter_height(bly_cons_core_t *self);
-static int s_wal_apply(bly_cons_core_t *self, const uint8_t *data, size_t size);
 
 //  --------------------------------------------------------------------------
 //  Quorums and the proposer
@@ -336,16 +227,16 @@ bly_cons_core_destroy(bly_cons_core_t **self_p)
 //  --------------------------------------------------------------------------
 //  Effects
 
-static void
-s_fx_reset(bly_cons_core_t *self, int64_t now_ms)
+void
+bly_cons_core_fx_reset(bly_cons_core_t *self, int64_t now_ms)
 {
     self->fx.count = 0;
     self->arena_used = 0;
     self->now_ms = now_ms;
 }
 
-static bly_cons_effect_t *
-s_fx_add(bly_cons_core_t *self, uint8_t kind)
+bly_cons_effect_t *
+bly_cons_core_fx_add(bly_cons_core_t *self, uint8_t kind)
 {
     //  The bound is structural: one call emits a handful of effects.
     bly_assert(self->fx.count < BLY_CONS_EFFECTS_MAX);
@@ -356,8 +247,8 @@ s_fx_add(bly_cons_core_t *self, uint8_t kind)
     return fx;
 }
 
-static uint8_t *
-s_arena_take(bly_cons_core_t *self, size_t size)
+uint8_t *
+bly_cons_core_arena_take(bly_cons_core_t *self, size_t size)
 {
     bly_assert(self->arena_used + size <= self->arena_size);
     uint8_t *at = self->arena + self->arena_used;
@@ -366,8 +257,8 @@ s_arena_take(bly_cons_core_t *self, size_t size)
 }
 
 //  Give back the unused tail of the last take.
-static void
-s_arena_trim(bly_cons_core_t *self, uint8_t *at, size_t used)
+void
+bly_cons_core_arena_trim(bly_cons_core_t *self, uint8_t *at, size_t used)
 {
     bly_assert(at >= self->arena);
     self->arena_used = (size_t) (at - self->arena) + used;
@@ -376,24 +267,24 @@ s_arena_trim(bly_cons_core_t *self, uint8_t *at, size_t used)
 static void
 s_fx_data(bly_cons_core_t *self, uint8_t kind, int32_t peer, const uint8_t *data, size_t size)
 {
-    bly_cons_effect_t *fx = s_fx_add(self, kind);
+    bly_cons_effect_t *fx = bly_cons_core_fx_add(self, kind);
     fx->peer = peer;
     fx->data = data;
     fx->size = size;
 }
 
-static void
-s_fx_timer(bly_cons_core_t *self, uint8_t kind, int32_t round, int64_t delay_ms)
+void
+bly_cons_core_fx_timer(bly_cons_core_t *self, uint8_t kind, int32_t round, int64_t delay_ms)
 {
-    bly_cons_effect_t *fx = s_fx_add(self, BLY_CONS_FX_TIMER);
+    bly_cons_effect_t *fx = bly_cons_core_fx_add(self, BLY_CONS_FX_TIMER);
     fx->timer.kind = kind;
     fx->timer.height = self->height;
     fx->timer.round = round;
     fx->delay_ms = delay_ms;
 }
 
-static int64_t
-s_timeout(const bly_cons_core_t *self, int64_t base_ms, int32_t round)
+int64_t
+bly_cons_core_timeout(const bly_cons_core_t *self, int64_t base_ms, int32_t round)
 {
     return base_ms + (int64_t) round * self->cfg.timeout_delta_ms;
 }
@@ -443,8 +334,8 @@ s_slot_pinned(const bly_cons_core_t *self, int32_t round, int32_t wanted)
 //  past round that is not pinned, else the highest future round above
 //  `round`. The POL round of the current proposal may take any unpinned
 //  slot. NULL when `round` is not worth a slot.
-static s_slot_t *
-s_slot_get(bly_cons_core_t *self, int32_t round)
+s_slot_t *
+bly_cons_core_slot_get(bly_cons_core_t *self, int32_t round)
 {
     s_slot_t *slot = s_slot_find(self, round);
     if (slot)
@@ -601,7 +492,7 @@ s_ev_add(bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_cons_vote_t 
     self->pool_count++;
     self->stats.equivocations++;
     bly_cons_msg_t msg = {.type = BLY_CONS_EVIDENCE, .ev = {*a, *b}};
-    uint8_t *out = s_arena_take(self, 2 + 2 * BLY_CONS_VOTE_SIZE);
+    uint8_t *out = bly_cons_core_arena_take(self, 2 + 2 * BLY_CONS_VOTE_SIZE);
     size_t size = bly_cons_msg_encode(&msg, out, 2 + 2 * BLY_CONS_VOTE_SIZE);
     bly_assert(size > 0);
     s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, out, size);
@@ -609,12 +500,12 @@ s_ev_add(bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_cons_vote_t 
 
 //  Store a vote of the current height. `trusted` skips the signature check
 //  (own votes). Returns 1 when new, 0 when known or useless, -1 when bad.
-static int
-s_vote_store(bly_cons_core_t *self, const bly_cons_vote_t *vote, bool trusted)
+int
+bly_cons_core_vote_store(bly_cons_core_t *self, const bly_cons_vote_t *vote, bool trusted)
 {
     if (vote->validator >= self->cfg.validator_count)
         return -1;
-    s_slot_t *slot = s_slot_get(self, vote->round);
+    s_slot_t *slot = bly_cons_core_slot_get(self, vote->round);
     if (!slot)
         return 0;
     bool *has = vote->type == BLY_CONS_PREVOTE ? slot->has_prevote : slot->has_precommit;
@@ -689,7 +580,7 @@ s_block_build(bly_cons_core_t *self, uint8_t *out)
     uint32_t ev_count = self->pool_count < BLY_CONS_BLOCK_EVIDENCE_MAX ? self->pool_count
                                                                       : BLY_CONS_BLOCK_EVIDENCE_MAX;
     size_t ev_bytes = (size_t) ev_count * 2 * BLY_CONS_VOTE_SIZE;
-    uint8_t *ev = s_arena_take(self, ev_bytes + 1);
+    uint8_t *ev = bly_cons_core_arena_take(self, ev_bytes + 1);
     uint32_t kept = 0;
     for (uint32_t i = 0; i < ev_count; i++) {
         if (self->pool[i].a.height > self->height)
@@ -700,7 +591,7 @@ s_block_build(bly_cons_core_t *self, uint8_t *out)
     }
     size_t fixed = BLY_CONS_BLOCK_HEADER_SIZE + (size_t) kept * 2 * BLY_CONS_VOTE_SIZE + 4;
     bly_assert(fixed <= self->cfg.block_size_max);
-    uint8_t *payload = s_arena_take(self, self->cfg.block_size_max - fixed + 1);
+    uint8_t *payload = bly_cons_core_arena_take(self, self->cfg.block_size_max - fixed + 1);
     uint32_t payload_size = self->app.build(self->app.self, self->height, payload,
                                             (uint32_t) (self->cfg.block_size_max - fixed));
     bly_assert(payload_size <= self->cfg.block_size_max - fixed);
@@ -714,71 +605,15 @@ s_block_build(bly_cons_core_t *self, uint8_t *out)
     memcpy(hdr.app_hash, self->app_hash, BLY_CONS_ID_SIZE);
     size_t size = bly_cons_block_encode(&hdr, out, self->cfg.block_size_max);
     bly_assert(size > 0);
-    s_arena_trim(self, ev, 0);
+    bly_cons_core_arena_trim(self, ev, 0);
     return (uint32_t) size;
-}
-
-//  --------------------------------------------------------------------------
-//  WAL records
-
-static size_t
-s_put_value(uint8_t *out, const s_value_t *value)
-{
-    bly_cons_put_u32(out, value->block_size);
-    memcpy(out + 4, value->block, value->block_size);
-    return 4 + (size_t) value->block_size;
-}
-
-//  Persist the replica state and the message about to be signed (`msg`,
-//  may be empty). `sync` for records that must be durable before sending.
-static void
-s_wal_state(bly_cons_core_t *self, const uint8_t *msg, size_t msg_size, bool sync)
-{
-    size_t cap = S_REC_HEADER + 2 * (4 + (size_t) self->cfg.block_size_max) + 2 +
-                 (size_t) self->polka_count * BLY_CONS_VOTE_SIZE + 4 + msg_size;
-    uint8_t *out = s_arena_take(self, cap);
-    uint8_t flags = 0;
-    if (self->locked.round >= 0)
-        flags |= S_FLAG_LOCKED;
-    if (self->valid.round >= 0)
-        flags |= S_FLAG_VALID;
-    if ((flags & S_FLAG_LOCKED) && (flags & S_FLAG_VALID) &&
-        memcmp(self->locked.id, self->valid.id, BLY_CONS_ID_SIZE) == 0)
-        flags |= S_FLAG_VALID_IS_LOCKED;
-    out[0] = S_REC_STATE;
-    bly_cons_put_u64(out + 1, self->height);
-    bly_cons_put_u32(out + 9, (uint32_t) self->round);
-    out[13] = self->step;
-    bly_cons_put_u32(out + 14, (uint32_t) self->locked.round);
-    bly_cons_put_u32(out + 18, (uint32_t) self->valid.round);
-    out[22] = flags;
-    size_t at = S_REC_HEADER;
-    if (flags & S_FLAG_LOCKED)
-        at += s_put_value(out + at, &self->locked);
-    if ((flags & S_FLAG_VALID) && !(flags & S_FLAG_VALID_IS_LOCKED))
-        at += s_put_value(out + at, &self->valid);
-    uint16_t polka = (flags & S_FLAG_VALID) ? self->polka_count : 0;
-    bly_cons_put_u16(out + at, polka);
-    at += 2;
-    for (uint16_t i = 0; i < polka; i++, at += BLY_CONS_VOTE_SIZE)
-        bly_cons_vote_put(&self->polka[i], out + at);
-    bly_cons_put_u32(out + at, (uint32_t) msg_size);
-    at += 4;
-    if (msg_size > 0)
-        memcpy(out + at, msg, msg_size);
-    at += msg_size;
-    s_arena_trim(self, out, at);
-    bly_cons_effect_t *fx = s_fx_add(self, BLY_CONS_FX_PERSIST);
-    fx->data = out;
-    fx->size = at;
-    fx->sync = sync;
 }
 
 //  --------------------------------------------------------------------------
 //  Signing and sending own messages
 
-static uint8_t
-s_step_of(uint8_t type)
+uint8_t
+bly_cons_core_step_of(uint8_t type)
 {
     return type == BLY_CONS_PROPOSAL   ? BLY_CONS_STEP_PROPOSE
            : type == BLY_CONS_PREVOTE ? BLY_CONS_STEP_PREVOTE
@@ -787,8 +622,8 @@ s_step_of(uint8_t type)
 
 //  The double-sign guard: signing is allowed only strictly after the last
 //  signed (height, round, step), which survives restarts through the WAL.
-static bool
-s_may_sign(const bly_cons_core_t *self, uint64_t height, int32_t round, uint8_t step)
+bool
+bly_cons_core_may_sign(const bly_cons_core_t *self, uint64_t height, int32_t round, uint8_t step)
 {
     if (height != self->signed_height)
         return height > self->signed_height;
@@ -816,8 +651,8 @@ s_sign_send(bly_cons_core_t *self, bly_cons_vote_t *vote, const uint8_t *block, 
 {
     if (self->cfg.self_index < 0)
         return false;
-    uint8_t step = s_step_of(vote->type);
-    if (!s_may_sign(self, vote->height, vote->round, step)) {
+    uint8_t step = bly_cons_core_step_of(vote->type);
+    if (!bly_cons_core_may_sign(self, vote->height, vote->round, step)) {
         bly_log_debug("consensus: replica %d refuses to sign type %u at height %llu round %d",
                       self->cfg.self_index, vote->type, (unsigned long long) vote->height,
                       vote->round);
@@ -828,14 +663,14 @@ s_sign_send(bly_cons_core_t *self, bly_cons_vote_t *vote, const uint8_t *block, 
     bly_cons_vote_sign(vote, self->cfg.chain_id, self->seckey);
     bly_cons_msg_t msg = {.type = vote->type, .vote = *vote, .block = block, .block_size = size};
     size_t cap = 2 + BLY_CONS_VOTE_SIZE + 4 + (size_t) size;
-    uint8_t *out = s_arena_take(self, cap);
+    uint8_t *out = bly_cons_core_arena_take(self, cap);
     size_t used = bly_cons_msg_encode(&msg, out, cap);
     bly_assert(used > 0);
-    s_arena_trim(self, out, used);
+    bly_cons_core_arena_trim(self, out, used);
     self->signed_height = vote->height;
     self->signed_round = vote->round;
     self->signed_step = step;
-    s_wal_state(self, out, used, true);
+    bly_cons_core_wal_state(self, out, used, true);
     s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, out, used);
     s_own_keep(self, vote->type, out, used);
     return true;
@@ -852,7 +687,7 @@ s_send_vote(bly_cons_core_t *self, uint8_t type, const uint8_t *id)
                   self->cfg.self_index, type, (unsigned long long) self->height, self->round,
                   id ? id[0] : 0, id ? id[1] : 0);
     if (s_sign_send(self, &vote, NULL, 0)) {
-        int stored = s_vote_store(self, &vote, true);
+        int stored = bly_cons_core_vote_store(self, &vote, true);
         bly_assert(stored >= 0);
     }
 }
@@ -879,19 +714,19 @@ s_am_proposer(bly_cons_core_t *self, int32_t round)
 }
 
 //  L11-L21 StartRound(round).
-static void
-s_start_round(bly_cons_core_t *self, int32_t round)
+void
+bly_cons_core_start_round(bly_cons_core_t *self, int32_t round)
 {
     self->round = round;
     self->step = BLY_CONS_STEP_PROPOSE;
-    s_slot_t *slot = s_slot_get(self, round);
+    s_slot_t *slot = bly_cons_core_slot_get(self, round);
     bly_assert(slot);
     //  L21 schedules timeoutPropose for the others only. The proposer sets
     //  it too: after a restart it may re-propose validValue without the
     //  polka that justified it (lost with the process), and then only the
     //  timeout moves it on. A timeout only ever leads to nil votes.
-    s_fx_timer(self, BLY_CONS_TIMER_PROPOSE, round,
-               s_timeout(self, self->cfg.timeout_propose_ms, round));
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_PROPOSE, round,
+               bly_cons_core_timeout(self, self->cfg.timeout_propose_ms, round));
     if (!s_am_proposer(self, round))
         return;
     if (slot->has_proposal)
@@ -915,8 +750,8 @@ s_start_round(bly_cons_core_t *self, int32_t round)
 
 //  Apply a decided block (from consensus, sync or replay): punish the
 //  evidence, run the application, move to the next height.
-static int
-s_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
+int
+bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
 {
     bly_cons_block_t hdr;
     if (bly_cons_block_decode(&hdr, commit->block, commit->block_size) != 0 ||
@@ -965,7 +800,7 @@ s_decide(bly_cons_core_t *self, s_slot_t *slot)
     //  The commit record: block plus the precommits for it (the certificate).
     size_t cap = 18 + (size_t) slot->block_size +
                  (size_t) self->cfg.validator_count * BLY_CONS_CERT_ENTRY_SIZE + 2;
-    uint8_t *cert = s_arena_take(self, (size_t) self->cfg.validator_count *
+    uint8_t *cert = bly_cons_core_arena_take(self, (size_t) self->cfg.validator_count *
                                            BLY_CONS_CERT_ENTRY_SIZE);
     uint16_t count = 0;
     for (uint32_t i = 0; i < self->cfg.validator_count; i++) {
@@ -981,18 +816,18 @@ s_decide(bly_cons_core_t *self, s_slot_t *slot)
                           .block_size = slot->block_size, .cert = cert, .cert_count = count};
     msg.vote.height = self->height;
     msg.vote.round = slot->round;
-    uint8_t *out = s_arena_take(self, cap);
+    uint8_t *out = bly_cons_core_arena_take(self, cap);
     size_t used = bly_cons_msg_encode(&msg, out, cap);
     bly_assert(used > 0);
-    s_arena_trim(self, out, used);
+    bly_cons_core_arena_trim(self, out, used);
     s_fx_data(self, BLY_CONS_FX_COMMIT, -1, out, used);
     //  Re-decode from the stored bytes: replay and sync take the same path.
     bly_cons_msg_t stored;
     rc = bly_cons_msg_decode(&stored, out, used);
     bly_assert(rc == 0);
-    rc = s_apply_commit(self, &stored);
+    rc = bly_cons_core_apply_commit(self, &stored);
     bly_assert(rc == 0);
-    s_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
 }
 
 //  L22-L27 and L28-L33: prevote for a proposal of the current round.
@@ -1035,8 +870,8 @@ s_rule_prevote_any(bly_cons_core_t *self)
         !s_quorum(self, s_power(self, slot, BLY_CONS_PREVOTE, true, NULL)))
         return false;
     slot->fired_l34 = true;
-    s_fx_timer(self, BLY_CONS_TIMER_PREVOTE, self->round,
-               s_timeout(self, self->cfg.timeout_prevote_ms, self->round));
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_PREVOTE, self->round,
+               bly_cons_core_timeout(self, self->cfg.timeout_prevote_ms, self->round));
     return true;
 }
 
@@ -1066,7 +901,7 @@ s_rule_polka(bly_cons_core_t *self)
         s_send_vote(self, BLY_CONS_PRECOMMIT, slot->proposal.id);
     } else {
         //  Only validValue moved: persisted for liveness, not needed for safety.
-        s_wal_state(self, NULL, 0, false);
+        bly_cons_core_wal_state(self, NULL, 0, false);
     }
     return true;
 }
@@ -1093,8 +928,8 @@ s_rule_precommit_any(bly_cons_core_t *self)
         !s_quorum(self, s_power(self, slot, BLY_CONS_PRECOMMIT, true, NULL)))
         return false;
     slot->fired_l47 = true;
-    s_fx_timer(self, BLY_CONS_TIMER_PRECOMMIT, self->round,
-               s_timeout(self, self->cfg.timeout_precommit_ms, self->round));
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_PRECOMMIT, self->round,
+               bly_cons_core_timeout(self, self->cfg.timeout_precommit_ms, self->round));
     return true;
 }
 
@@ -1141,15 +976,15 @@ s_rule_skip(bly_cons_core_t *self)
     }
     if (best < 0)
         return false;
-    s_start_round(self, best);
+    bly_cons_core_start_round(self, best);
     return true;
 }
 
 //  Run the upon rules until none fires. Each firing moves the step, the
 //  round or the height forward or sets a once-only flag, so this ends; the
 //  bound is a backstop.
-static void
-s_run_rules(bly_cons_core_t *self)
+void
+bly_cons_core_run_rules(bly_cons_core_t *self)
 {
     for (int iter = 0; iter < 64; iter++) {
         if (self->step == BLY_CONS_STEP_NEW_HEIGHT)
@@ -1180,9 +1015,9 @@ s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
         s_send_vote(self, BLY_CONS_PRECOMMIT, NULL);
     } else if (timer->kind == BLY_CONS_TIMER_PRECOMMIT && self->step != BLY_CONS_STEP_NEW_HEIGHT) {
         if (self->round < BLY_CONS_ROUND_MAX)
-            s_start_round(self, self->round + 1);
+            bly_cons_core_start_round(self, self->round + 1);
     } else if (timer->kind == BLY_CONS_TIMER_COMMIT && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
-        s_enter_height(self);
+        bly_cons_core_enter_height(self);
     }
 }
 
@@ -1213,7 +1048,7 @@ s_on_proposal(bly_cons_core_t *self, const bly_cons_msg_t *msg)
     bly_cons_block_id(msg->block, msg->block_size, id);
     if (memcmp(id, vote->id, BLY_CONS_ID_SIZE) != 0 || msg->block_size > self->cfg.block_size_max)
         return -1;
-    s_slot_t *slot = s_slot_get(self, vote->round);
+    s_slot_t *slot = bly_cons_core_slot_get(self, vote->round);
     if (!slot)
         return 0;
     if (slot->has_proposal)
@@ -1251,13 +1086,13 @@ s_on_commit(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *dat
     }
     if (!s_quorum(self, power) || s_block_check(self, msg->block, msg->block_size) != 0)
         return -1;
-    uint8_t *copy = s_arena_take(self, size);
+    uint8_t *copy = bly_cons_core_arena_take(self, size);
     memcpy(copy, data, size);
     s_fx_data(self, BLY_CONS_FX_COMMIT, -1, copy, size);
-    if (s_apply_commit(self, msg) != 0)
+    if (bly_cons_core_apply_commit(self, msg) != 0)
         return -1;
     self->stats.synced++;
-    s_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
     return 0;
 }
 
@@ -1279,9 +1114,9 @@ s_serve_sync(bly_cons_core_t *self, int32_t peer)
     for (uint64_t h = from; h < from + BLY_CONS_SYNC_BATCH_MAX && h < self->height; h++) {
         if (!s_fx_room(self, cap))
             return;
-        uint8_t *out = s_arena_take(self, cap);
+        uint8_t *out = bly_cons_core_arena_take(self, cap);
         uint32_t used = self->app.load_commit(self->app.self, h, out, (uint32_t) cap);
-        s_arena_trim(self, out, used);
+        bly_cons_core_arena_trim(self, out, used);
         if (used == 0)
             return;
         s_fx_data(self, BLY_CONS_FX_SEND, peer, out, used);
@@ -1304,7 +1139,7 @@ s_dispatch(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *data
         }
         if (msg->type == BLY_CONS_PROPOSAL)
             return s_on_proposal(self, msg);
-        return s_vote_store(self, &msg->vote, false) < 0 ? -1 : 0;
+        return bly_cons_core_vote_store(self, &msg->vote, false) < 0 ? -1 : 0;
     case BLY_CONS_COMMIT:
         if (msg->vote.height != self->height) {
             s_other_height(self, msg->vote.height, from);
@@ -1337,7 +1172,7 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
 {
     bly_assert(self);
     bly_assert(data || size == 0);
-    s_fx_reset(self, now_ms);
+    bly_cons_core_fx_reset(self, now_ms);
     bly_cons_msg_t msg;
     if (!self->started || size > BLY_CONS_MSG_SIZE_MAX ||
         bly_cons_msg_decode(&msg, data, size) != 0 ||
@@ -1345,7 +1180,7 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
         self->stats.rejected++;
         return &self->fx;
     }
-    s_run_rules(self);
+    bly_cons_core_run_rules(self);
     return &self->fx;
 }
 
@@ -1370,7 +1205,7 @@ s_gossip_polka(bly_cons_core_t *self)
             memcmp(v->id, slot->proposal.id, BLY_CONS_ID_SIZE) != 0 || !s_fx_room(self, 256))
             continue;
         bly_cons_msg_t msg = {.type = BLY_CONS_PREVOTE, .vote = *v};
-        uint8_t *out = s_arena_take(self, S_VOTE_MSG_SIZE);
+        uint8_t *out = bly_cons_core_arena_take(self, S_VOTE_MSG_SIZE);
         size_t used = bly_cons_msg_encode(&msg, out, S_VOTE_MSG_SIZE);
         bly_assert(used == S_VOTE_MSG_SIZE);
         s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, out, used);
@@ -1392,7 +1227,7 @@ s_gossip(bly_cons_core_t *self)
     //  Pending evidence again, a few items per tick, until it is committed.
     for (uint32_t i = 0; i < self->pool_count && i < 4 && s_fx_room(self, 512); i++) {
         bly_cons_msg_t msg = {.type = BLY_CONS_EVIDENCE, .ev = {self->pool[i].a, self->pool[i].b}};
-        uint8_t *out = s_arena_take(self, 2 + 2 * BLY_CONS_VOTE_SIZE);
+        uint8_t *out = bly_cons_core_arena_take(self, 2 + 2 * BLY_CONS_VOTE_SIZE);
         size_t used = bly_cons_msg_encode(&msg, out, 2 + 2 * BLY_CONS_VOTE_SIZE);
         bly_assert(used == 2 + 2 * BLY_CONS_VOTE_SIZE);
         s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, out, used);
@@ -1400,7 +1235,7 @@ s_gossip(bly_cons_core_t *self)
     if (self->behind) {
         self->behind = false;
         bly_cons_msg_t msg = {.type = BLY_CONS_SYNC_REQ, .sync_height = self->height};
-        uint8_t *out = s_arena_take(self, 16);
+        uint8_t *out = bly_cons_core_arena_take(self, 16);
         size_t used = bly_cons_msg_encode(&msg, out, 16);
         bly_assert(used == 10);
         s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, out, used);
@@ -1408,7 +1243,7 @@ s_gossip(bly_cons_core_t *self)
     for (uint32_t p = 0; p < self->cfg.validator_count; p++)
         if (self->peer_lacks[p] > 0 && (int32_t) p != self->cfg.self_index)
             s_serve_sync(self, (int32_t) p);
-    s_fx_timer(self, BLY_CONS_TIMER_GOSSIP, self->round, self->cfg.gossip_ms);
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_GOSSIP, self->round, self->cfg.gossip_ms);
 }
 
 const bly_cons_effects_t *
@@ -1416,287 +1251,13 @@ bly_cons_core_on_timer(bly_cons_core_t *self, const bly_cons_timer_t *timer, int
 {
     bly_assert(self);
     bly_assert(timer);
-    s_fx_reset(self, now_ms);
+    bly_cons_core_fx_reset(self, now_ms);
     if (!self->started)
         return &self->fx;
     if (timer->kind == BLY_CONS_TIMER_GOSSIP)
         s_gossip(self);
     else
         s_timeout_fire(self, timer);
-    s_run_rules(self);
+    bly_cons_core_run_rules(self);
     return &self->fx;
-}
-
-//  --------------------------------------------------------------------------
-//  Start, replay and recovery
-
-//  Put the replayed own messages of this round back into the vote sets.
-static void
-s_restore_own(bly_cons_core_t *self)
-{
-    for (uint16_t i = 0; i < self->polka_count && self->valid.round >= 0; i++) {
-        if (self->polka[i].height != self->height || self->polka[i].round != self->valid.round)
-            continue;
-        int rc = s_vote_store(self, &self->polka[i], true);
-        bly_assert(rc >= 0);
-    }
-    for (int t = BLY_CONS_PROPOSAL; t <= BLY_CONS_PRECOMMIT; t++) {
-        const s_own_t *own = &self->own[t];
-        bly_cons_msg_t msg;
-        if (own->height != self->height || own->size == 0 ||
-            bly_cons_msg_decode(&msg, own->data, own->size) != 0)
-            continue;
-        s_slot_t *slot = s_slot_get(self, msg.vote.round);
-        if (!slot)
-            continue;
-        if (t == BLY_CONS_PROPOSAL) {
-            memcpy(slot->block, msg.block, msg.block_size);
-            slot->block_size = msg.block_size;
-            slot->proposal = msg.vote;
-            slot->has_proposal = true;
-            slot->valid = -1;
-        } else {
-            int rc = s_vote_store(self, &msg.vote, true);
-            bly_assert(rc >= 0);
-        }
-    }
-}
-
-//  Round 0 of the current height, or, when the WAL (or the guard record
-//  kept across a wipe) holds state of this height, resume from it.
-static void
-s_enter_height(bly_cons_core_t *self)
-{
-    if (self->guard && self->guard_height <= self->height) {
-        if (!self->restored && self->guard_height == self->height &&
-            s_wal_apply(self, self->guard, self->guard_size) != 0)
-            bly_log_error("consensus: the signing guard record does not apply");
-        free(self->guard);
-        self->guard = NULL;
-    }
-    if (!self->restored) {
-        s_start_round(self, 0);
-        return;
-    }
-    self->restored = false;
-    s_restore_own(self);
-    if (self->step == BLY_CONS_STEP_PROPOSE)
-        s_start_round(self, self->round);
-    else if (self->step == BLY_CONS_STEP_PREVOTE)
-        s_fx_timer(self, BLY_CONS_TIMER_PREVOTE, self->round,
-                   s_timeout(self, self->cfg.timeout_prevote_ms, self->round));
-    else
-        s_fx_timer(self, BLY_CONS_TIMER_PRECOMMIT, self->round,
-                   s_timeout(self, self->cfg.timeout_precommit_ms, self->round));
-}
-
-const bly_cons_effects_t *
-bly_cons_core_start(bly_cons_core_t *self, int64_t now_ms)
-{
-    bly_assert(self);
-    bly_assert(!self->started);
-    s_fx_reset(self, now_ms);
-    self->started = true;
-    s_enter_height(self);
-    s_fx_timer(self, BLY_CONS_TIMER_GOSSIP, self->round, self->cfg.gossip_ms);
-    s_run_rules(self);
-    return &self->fx;
-}
-
-int
-bly_cons_core_replay_commit(bly_cons_core_t *self, const uint8_t *data, size_t size)
-{
-    bly_assert(self);
-    bly_assert(!self->started);
-    bly_cons_msg_t msg;
-    if (bly_cons_msg_decode(&msg, data, size) != 0 || msg.type != BLY_CONS_COMMIT ||
-        msg.vote.height != self->height)
-        return -1;
-    s_fx_reset(self, 0);
-    return s_apply_commit(self, &msg);
-}
-
-static int
-s_get_value(s_value_t *value, int32_t round, const uint8_t **at, const uint8_t *end,
-            uint32_t size_max)
-{
-    if (end - *at < 4)
-        return -1;
-    uint32_t size = bly_cons_get_u32(*at);
-    if (size > size_max || (size_t) (end - *at) < 4 + (size_t) size)
-        return -1;
-    value->round = round;
-    value->block_size = size;
-    memcpy(value->block, *at + 4, size);
-    bly_cons_block_id(value->block, size, value->id);
-    *at += 4 + size;
-    return 0;
-}
-
-//  The signed message of a state record: it restores the double-sign guard
-//  and the message to re-send.
-static int
-s_replay_signed(bly_cons_core_t *self, const uint8_t *data, size_t size)
-{
-    bly_cons_msg_t msg;
-    if (bly_cons_msg_decode(&msg, data, size) != 0 || msg.type > BLY_CONS_PRECOMMIT ||
-        msg.vote.validator != (uint16_t) self->cfg.self_index)
-        return -1;
-    uint8_t step = s_step_of(msg.type);
-    if (s_may_sign(self, msg.vote.height, msg.vote.round, step)) {
-        self->signed_height = msg.vote.height;
-        self->signed_round = msg.vote.round;
-        self->signed_step = step;
-    }
-    s_own_t *own = &self->own[msg.type];
-    memcpy(own->data, data, size);
-    own->size = size;
-    own->height = msg.vote.height;
-    own->round = msg.vote.round;
-    return 0;
-}
-
-int
-bly_cons_core_replay_wal(bly_cons_core_t *self, const uint8_t *data, size_t size)
-{
-    bly_assert(self);
-    bly_assert(!self->started);
-    return s_wal_apply(self, data, size);
-}
-
-static int
-s_wal_apply(bly_cons_core_t *self, const uint8_t *data, size_t size)
-{
-    if (size < S_REC_HEADER || data[0] != S_REC_STATE)
-        return -1;
-    uint64_t height = bly_cons_get_u64(data + 1);
-    int32_t round = (int32_t) bly_cons_get_u32(data + 9);
-    uint8_t step = data[13];
-    int32_t locked_round = (int32_t) bly_cons_get_u32(data + 14);
-    int32_t valid_round = (int32_t) bly_cons_get_u32(data + 18);
-    uint8_t flags = data[22];
-    if (round < 0 || round > BLY_CONS_ROUND_MAX || step < BLY_CONS_STEP_PROPOSE ||
-        step > BLY_CONS_STEP_PRECOMMIT || flags > 7 || locked_round < -1 || valid_round < -1)
-        return -1;
-    if (height < self->height)
-        return 0;    //  An old height: its decision is in the block store.
-    if (height > self->height)
-        return -1;    //  Votes of a height whose predecessor was never stored.
-    const uint8_t *at = data + S_REC_HEADER, *end = data + size;
-    self->locked.round = -1;
-    self->valid.round = -1;
-    if ((flags & S_FLAG_LOCKED) &&
-        s_get_value(&self->locked, locked_round, &at, end, self->cfg.block_size_max) != 0)
-        return -1;
-    if (flags & S_FLAG_VALID_IS_LOCKED) {
-        memcpy(self->valid.block, self->locked.block, self->locked.block_size);
-        self->valid.block_size = self->locked.block_size;
-        memcpy(self->valid.id, self->locked.id, BLY_CONS_ID_SIZE);
-        self->valid.round = valid_round;
-    } else if ((flags & S_FLAG_VALID) &&
-               s_get_value(&self->valid, valid_round, &at, end, self->cfg.block_size_max) != 0) {
-        return -1;
-    }
-    if (end - at < 2)
-        return -1;
-    uint16_t polka = bly_cons_get_u16(at);
-    at += 2;
-    if (polka > self->cfg.validator_count || (size_t) (end - at) < (size_t) polka * BLY_CONS_VOTE_SIZE)
-        return -1;
-    for (uint16_t i = 0; i < polka; i++, at += BLY_CONS_VOTE_SIZE)
-        if (bly_cons_vote_get(&self->polka[i], at) != 0 ||
-            self->polka[i].type != BLY_CONS_PREVOTE)
-            return -1;
-    self->polka_count = polka;
-    if (end - at < 4)
-        return -1;
-    uint32_t msg_size = bly_cons_get_u32(at);
-    at += 4;
-    if ((size_t) (end - at) != msg_size)
-        return -1;
-    if (msg_size > 0 && s_replay_signed(self, at, msg_size) != 0)
-        return -1;
-    self->round = round;
-    self->step = step;
-    self->restored = true;
-    return 0;
-}
-
-int
-bly_cons_core_replay_guard(bly_cons_core_t *self, const uint8_t *data, size_t size)
-{
-    bly_assert(self);
-    bly_assert(!self->started);
-    if (size < S_REC_HEADER + 4 || data[0] != S_REC_STATE)
-        return -1;
-    //  The signed message is the record's tail: [u32 size][message].
-    bly_cons_msg_t msg;
-    for (size_t msg_size = 2 + BLY_CONS_VOTE_SIZE; msg_size + 4 + S_REC_HEADER <= size;
-         msg_size++) {
-        const uint8_t *at = data + size - msg_size;
-        if (bly_cons_get_u32(at - 4) != msg_size || bly_cons_msg_decode(&msg, at, msg_size) != 0)
-            continue;
-        if (msg.type > BLY_CONS_PRECOMMIT || msg.vote.validator != (uint16_t) self->cfg.self_index)
-            return -1;
-        uint8_t step = s_step_of(msg.type);
-        if (s_may_sign(self, msg.vote.height, msg.vote.round, step)) {
-            self->signed_height = msg.vote.height;
-            self->signed_round = msg.vote.round;
-            self->signed_step = step;
-        }
-        free(self->guard);
-        self->guard = malloc(size);
-        if (!self->guard)
-            return -1;
-        memcpy(self->guard, data, size);
-        self->guard_size = size;
-        self->guard_height = bly_cons_get_u64(data + 1);
-        return 0;
-    }
-    return -1;
-}
-
-//  --------------------------------------------------------------------------
-//  Accessors
-
-uint64_t
-bly_cons_core_height(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return self->height;
-}
-
-int32_t
-bly_cons_core_round(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return self->round;
-}
-
-bly_cons_step_t
-bly_cons_core_step(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return (bly_cons_step_t) self->step;
-}
-
-const uint8_t *
-bly_cons_core_last_id(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return self->last_id;
-}
-
-const bly_cons_stats_t *
-bly_cons_core_stats(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return &self->stats;
-}
-
-uint32_t
-bly_cons_core_evidence_pending(const bly_cons_core_t *self)
-{
-    bly_assert(self);
-    return self->pool_count;
 }
