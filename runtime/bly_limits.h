@@ -1,5 +1,4 @@
-/*  =========================================================================
-    bly_limits - every limit in Blyan, in one place
+/*  ==================================================================    bly_limits - every limit in Blyan, in one place
 
     Each limit says why it has its value and what memory it costs. Config may
     lower a limit, never raise it past the hard maximum here. Relations
@@ -43,6 +42,74 @@
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
 
+/* ---- Codecs ------------------------------------------------------------ */
+
+/* Nesting of MessagePack arrays a schema may use: the message, a list of
+   structs, a struct, an array inside the struct. Codecs read schema-shaped
+   input only, so deeper input is refused at the first wrong type. The
+   generator allows no list inside a struct, and each generated codec
+   static-asserts its depth against this. Costs nothing at run time: the
+   reader does not recurse on input, only along the schema. */
+#define BLY_CODEC_DEPTH_MAX 4
+
+/* Largest generated plain struct (a list element with fixed-size arrays).
+   A decoded list allocates count x this, with count capped by the schema's
+   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
+#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
+
+/* ---- Ledger ------------------------------------------------------------- */
+
+/* Accounts in a genesis file: the genesis struct holds them inline (56 bytes
+   each, 57 KiB in all). */
+#define BLY_LEDGER_GENESIS_ACCOUNTS_MAX 1024
+
+/* Genesis file size: 1024 account lines of about 120 bytes plus parameters. */
+#define BLY_LEDGER_GENESIS_FILE_MAX (256u * 1024u)
+
+/* Accounts in the state. Kept in a sorted array (56 bytes + a 32-byte cached leaf
+   hash each: 88 MiB at the cap); an insertion moves the tail, so the cap also
+   bounds the worst insertion. Past it, transfers to new keys are refused. */
+#define BLY_LEDGER_ACCOUNTS_MAX (1u << 20)
+
+/* Entries of the replay sets (paid request ids, attestations, claimed rewards,
+   slash evidence, delta hashes, layer blocks): 40 bytes each in an open-addressed
+   table at most half full: 320 MiB at the cap. Past it, such transactions are
+   refused. */
+#define BLY_LEDGER_SEEN_MAX (1u << 22)
+
+/* PoL DAG nodes (a model of 1024 layers with about 3 deltas each); matches
+   max_count of pol.nodes in schemas/ledger.xml. About 230 bytes each. */
+#define BLY_LEDGER_POL_NODES_MAX 4096
+
+/* Layers of a model in the PoL DAG. */
+#define BLY_LEDGER_POL_LAYERS_MAX 1024
+
+/* Encoded transaction; matches tx and tx_blob.data in schemas/ledger.xml. The
+   largest real one is a layer block: a Qwen3 layer has 11 tensors of about 57
+   encoded bytes each (name + hash), 0.9 KiB with the header; 2 KiB leaves room for
+   longer names. */
+#define BLY_LEDGER_TX_SIZE_MAX 2048
+
+/* Transactions per block; matches max_count of block.txs in schemas/ledger.xml.
+   A decoded block holds count x (2 KiB + 8) bytes: 4 MiB at the cap. */
+#define BLY_LEDGER_BLOCK_TXS_MAX 2048
+
+/* Encoded block: every transaction at its largest plus the header. */
+#define BLY_LEDGER_BLOCK_BYTES_MAX (BLY_LEDGER_BLOCK_TXS_MAX * (BLY_LEDGER_TX_SIZE_MAX + 3) + 512)
+
+/* Depth of an account Merkle path: 2^64 leaves would need 64. */
+#define BLY_LEDGER_PROOF_DEPTH_MAX 64
+
+/* LMDB: default map size (config may lower it; tests use a tiny one), named
+   databases (meta, accounts, pol, seen, layers, blocks, heights, txs) and reader
+   slots (the actor thread plus query threads; each slot is a lock-file entry). */
+#define BLY_LEDGER_MAP_SIZE_DEFAULT (1024ull * 1024u * 1024u)
+#define BLY_LEDGER_MAX_DBS 8
+#define BLY_LEDGER_MAX_READERS 16
+
+/* Transactions waiting in a solo-mode ledger actor's mempool (1 KiB each at most). */
+#define BLY_LEDGER_MEMPOOL_MAX 8192
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */
@@ -51,6 +118,66 @@
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
 
+/* ---- Node runtime and mesh (runtime/net, actors/bootstrap, member) ------ */
+
+/* Node and peer names (manifest `name`, registry entries). Short enough to
+   print in a status table, long enough for host-derived names. */
+#define BLY_NAME_MAX 64
+
+/* Endpoints one node advertises (router, shard data ports, gateway...). */
+#define BLY_ADVERT_ENDPOINTS_MAX 4
+
+/* Roles one node advertises; one per actor it runs. */
+#define BLY_ADVERT_ROLES_MAX 8
+
+/* Model names and device descriptions in registrations. */
+#define BLY_MODEL_NAME_MAX 64
+#define BLY_DEVICE_DESC_MAX 128
+
+/* Peers one bootstrap keeps. Each registry entry is a fixed-size peer record
+   (about 3 KiB: 8 endpoints of 256 bytes dominate), allocated at start: 256
+   peers cost about 800 KiB. One peers reply carries them all (the schema's
+   peers max_count is 256, checked at compile time in the bootstrap core). */
+#define BLY_PEERS_MAX 256
+
+/* Keys on one ZAP allow list (32 bytes each: 1024 keys cost 32 KiB) and
+   domains one ZAP handler knows. */
+#define BLY_ZAP_KEYS_MAX 1024
+#define BLY_ZAP_DOMAINS_MAX 8
+
+/* ZAP domain names (RFC 27 allows 254 characters; ours are short). */
+#define BLY_ZAP_DOMAIN_MAX 32
+
+/* Manifests: a line longer than this is an error, so is a file with more
+   lines or more keys in one section. A manifest is a few dozen lines. */
+#define BLY_MANIFEST_LINE_MAX 512
+#define BLY_MANIFEST_LINES_MAX 4096
+#define BLY_MANIFEST_KEYS_MAX 32
+#define BLY_MANIFEST_SIZE_MAX (256u * 1024u)
+
+/* Signed mesh messages (register, heartbeat, leave) must carry a timestamp
+   within this window of the receiver's clock; older ones are replays. */
+#define BLY_MESH_TIMESTAMP_WINDOW_MS 60000
+
+/* Heartbeat interval and expiry bounds a manifest may choose. */
+#define BLY_HEARTBEAT_MS_MIN 50
+#define BLY_HEARTBEAT_MS_MAX 600000
+#define BLY_EXPIRY_MS_MIN 200
+#define BLY_EXPIRY_MS_MAX 3600000
+
+/* How long blyan-node waits for one actor to report ready or failed. */
+#define BLY_ACTOR_START_TIMEOUT_MS 5000
+
+/* Testnet: nodes one `blyan testnet init` writes. */
+#define BLY_TESTNET_NODES_MAX 64
+
+_Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
+_Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
+_Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
+_Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
+_Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < 8388608, "a block fits in block_reply.data");
+_Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < BLY_FRAME_SIZE_MAX, "a block fits in a frame");
+_Static_assert(BLY_LEDGER_GENESIS_ACCOUNTS_MAX <= BLY_LEDGER_ACCOUNTS_MAX, "genesis fits");
 /* ---- Consensus (actors/consensus) --------------------------------------- */
 
 /* Validators in one set. Votes are kept per validator per round slot:

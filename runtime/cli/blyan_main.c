@@ -21,6 +21,14 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"status", bly_cli_status, "show a bootstrap's view of the mesh"},
+    {"keygen", bly_cli_keygen, "create a node identity key file"},
+    {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
+    {"tx", bly_cli_tx, "sign and submit a transaction (tx transfer ...)"},
+    {"balance", bly_cli_balance, "an account's balance from a ledger"},
+    {"chain", bly_cli_chain, "the chain head or a block from a ledger"},
+    {"address", bly_cli_address, "the ledger address of a key file or node id"},
+    {"pol", bly_cli_pol, "the Proof-of-Learning DAG from a ledger"},
 };
 
 static void
