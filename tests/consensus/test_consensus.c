@@ -12,6 +12,7 @@
 
 #include "bly_sim.h"
 #include "consensus/bly_cons_core.h"
+#include "consensus/bly_cons_ledger.h"
 #include "consensus/bly_kvapp.h"
 
 //  --------------------------------------------------------------------------
@@ -666,6 +667,192 @@ START_TEST(test_sync_verifies_commits)
 }
 END_TEST
 
+
+//  --------------------------------------------------------------------------
+//  Four replicas committing into the ledger, over an in-test network that
+//  delivers every message in order and fires the earliest timer when idle.
+
+#define S_LQ_MAX 4096
+
+typedef struct {
+    bly_ledger_t *ledger;
+    bly_cons_ledger_t *app;
+    bly_cons_core_t *core;
+    uint8_t *commits[64];
+    size_t commit_sizes[64];
+    uint32_t commit_count;
+    bly_cons_timer_t timers[256];
+    int64_t deadlines[256];
+    uint32_t timer_count;
+} s_lrep_t;
+
+typedef struct {
+    int32_t to;
+    int32_t from;
+    uint8_t *data;
+    size_t size;
+} s_lmsg_t;
+
+static s_lmsg_t s_lq[S_LQ_MAX];
+static uint32_t s_lq_head, s_lq_tail;
+
+static uint32_t
+s_lrep_load(void *store, uint64_t h, uint8_t *buf, uint32_t max)
+{
+    s_lrep_t *r = store;
+    if (h == 0 || h > r->commit_count || r->commit_sizes[h - 1] > max)
+        return 0;
+    memcpy(buf, r->commits[h - 1], r->commit_sizes[h - 1]);
+    return (uint32_t) r->commit_sizes[h - 1];
+}
+
+static void
+s_lrep_exec(s_lrep_t *reps, int32_t i, const bly_cons_effects_t *fx, int64_t now)
+{
+    for (uint32_t k = 0; k < fx->count; k++) {
+        const bly_cons_effect_t *e = &fx->items[k];
+        s_lrep_t *r = &reps[i];
+        if (e->kind == BLY_CONS_FX_COMMIT) {
+            r->commits[r->commit_count] = malloc(e->size);
+            memcpy(r->commits[r->commit_count], e->data, e->size);
+            r->commit_sizes[r->commit_count++] = e->size;
+        } else if (e->kind == BLY_CONS_FX_TIMER && r->timer_count < 256) {
+            r->timers[r->timer_count] = e->timer;
+            r->deadlines[r->timer_count++] = now + e->delay_ms;
+        } else if (e->kind == BLY_CONS_FX_BROADCAST || e->kind == BLY_CONS_FX_SEND) {
+            for (int32_t j = 0; j < 4; j++) {
+                if (j == i || (e->kind == BLY_CONS_FX_SEND && j != e->peer))
+                    continue;
+                ck_assert_uint_lt(s_lq_tail - s_lq_head, S_LQ_MAX);
+                s_lmsg_t *m = &s_lq[s_lq_tail++ % S_LQ_MAX];
+                m->to = j;
+                m->from = i;
+                m->data = malloc(e->size);
+                memcpy(m->data, e->data, e->size);
+                m->size = e->size;
+            }
+        }
+    }
+}
+
+//  Fire the earliest timer of any replica; returns its time.
+static int64_t
+s_lrep_fire(s_lrep_t *reps, int64_t now)
+{
+    int32_t bi = -1;
+    uint32_t bk = 0;
+    for (int32_t i = 0; i < 4; i++)
+        for (uint32_t k = 0; k < reps[i].timer_count; k++)
+            if (bi < 0 || reps[i].deadlines[k] < reps[bi].deadlines[bk]) {
+                bi = i;
+                bk = k;
+            }
+    ck_assert_int_ge(bi, 0);
+    s_lrep_t *r = &reps[bi];
+    bly_cons_timer_t t = r->timers[bk];
+    int64_t at = r->deadlines[bk] > now ? r->deadlines[bk] : now;
+    r->timers[bk] = r->timers[--r->timer_count];
+    r->deadlines[bk] = r->deadlines[r->timer_count];
+    s_lrep_exec(reps, bi, bly_cons_core_on_timer(r->core, &t, at), at);
+    return at;
+}
+
+START_TEST(test_ledger_cluster)
+{
+    s_keys();
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.slash_bps = 1000;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = 4;
+    for (int i = 0; i < 4; i++) {
+        memcpy(g.accounts[i].key, s_pk[i], 32);
+        g.accounts[i].balance = 1000000;
+        g.accounts[i].stake = 1000;
+    }
+    s_lrep_t reps[4];
+    memset(reps, 0, sizeof(reps));
+    s_lq_head = s_lq_tail = 0;
+    for (int32_t i = 0; i < 4; i++) {
+        reps[i].ledger = bly_ledger_new(&g);
+        ck_assert_ptr_nonnull(reps[i].ledger);
+        reps[i].app = bly_cons_ledger_new(reps[i].ledger, s_pk[i], s_lrep_load, &reps[i]);
+        ck_assert_ptr_nonnull(reps[i].app);
+        bly_cons_config_t cfg = s_config(4, i);
+        cfg.block_size_max = 64 * 1024;
+        reps[i].core = bly_cons_core_new(&cfg, s_sk[i], bly_cons_ledger_app(reps[i].app));
+        ck_assert_ptr_nonnull(reps[i].core);
+    }
+    bly_ledger_supply_t before;
+    bly_ledger_supply(reps[0].ledger, &before);
+    //  Two signed transfers, offered to every replica (as gossip would).
+    for (uint64_t nonce = 1; nonce <= 2; nonce++) {
+        uint8_t *tx = NULL;
+        size_t size = 0;
+        ck_assert_int_eq(bly_ledger_make_transfer(s_sk[0], "ledger-chain", nonce, 1, s_pk[1],
+                                                  100, &tx, &size),
+                         0);
+        char err[128];
+        for (int32_t i = 0; i < 4; i++) {
+            int rc = bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err));
+            //  The second (nonce 2) only applies after the first commits.
+            ck_assert_int_eq(rc, nonce == 1 ? 0 : -1);
+        }
+        if (nonce == 1) {
+            ck_assert_int_eq(bly_cons_ledger_submit(reps[0].app, tx, size, err, sizeof(err)), -1);
+            ck_assert_ptr_nonnull(strstr(err, "already"));
+        }
+        free(tx);
+    }
+    int64_t now = 0;
+    for (int32_t i = 0; i < 4; i++)
+        s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
+    for (int steps = 0; steps < 100000; steps++) {
+        bool done = true;
+        for (int32_t i = 0; i < 4; i++)
+            done = done && bly_cons_core_height(reps[i].core) > 5;
+        if (done)
+            break;
+        if (s_lq_head == s_lq_tail) {
+            now = s_lrep_fire(reps, now);
+            continue;
+        }
+        s_lmsg_t m = s_lq[s_lq_head++ % S_LQ_MAX];
+        s_lrep_exec(reps, m.to, bly_cons_core_on_message(reps[m.to].core, m.data, m.size, m.from, now),
+                    now);
+        free(m.data);
+    }
+    for (int32_t i = 0; i < 4; i++) {
+        ck_assert_uint_gt(bly_cons_core_height(reps[i].core), 5);
+        ck_assert_int_eq(memcmp(bly_ledger_app_hash(reps[i].ledger),
+                                bly_ledger_app_hash(reps[0].ledger), 32), 0);
+        bly_ledger_account_t acc;
+        ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[1], &acc), 0);
+        //  The transfer landed exactly once (the fee may come back to the proposer).
+        ck_assert_uint_ge(acc.balance, 1000100);
+        ck_assert_uint_le(acc.balance, 1000101);
+        ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[0], &acc), 0);
+        ck_assert_uint_eq(acc.nonce, 1);
+        bly_ledger_supply_t after;
+        bly_ledger_supply(reps[i].ledger, &after);
+        ck_assert_uint_eq(after.balances + after.stakes + after.reward_pool + after.burned,
+                          before.balances + before.stakes + before.reward_pool + before.burned);
+        ck_assert_uint_eq(bly_cons_ledger_pending(reps[i].app), 0);
+    }
+    while (s_lq_head != s_lq_tail)
+        free(s_lq[s_lq_head++ % S_LQ_MAX].data);
+    for (int32_t i = 0; i < 4; i++) {
+        bly_cons_core_destroy(&reps[i].core);
+        bly_cons_ledger_destroy(&reps[i].app);
+        bly_ledger_destroy(&reps[i].ledger);
+        for (uint32_t c = 0; c < reps[i].commit_count; c++)
+            free(reps[i].commits[c]);
+    }
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  The simulator
 
@@ -754,6 +941,7 @@ main(void)
     tcase_add_test(tc, test_invalid_proposals_get_nil);
     tcase_add_test(tc, test_core_rejects_bad_input);
     tcase_add_test(tc, test_sync_verifies_commits);
+    tcase_add_test(tc, test_ledger_cluster);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);
