@@ -302,5 +302,56 @@ _Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a cont
 _Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < 8388608, "a block fits in block_reply.data");
 _Static_assert(BLY_LEDGER_BLOCK_BYTES_MAX < BLY_FRAME_SIZE_MAX, "a block fits in a frame");
 _Static_assert(BLY_LEDGER_GENESIS_ACCOUNTS_MAX <= BLY_LEDGER_ACCOUNTS_MAX, "genesis fits");
+/* ---- Consensus (actors/consensus) --------------------------------------- */
+
+/* Validators in one set. Votes are kept per validator per round slot:
+   2 x 64 x 120 B = 15 KiB per slot. */
+#define BLY_CONS_VALIDATORS_MAX 64
+
+/* Largest block (header, evidence, payload). Each round slot holds one
+   proposal buffer of this size and the core keeps BLY_CONS_ROUND_SLOTS of
+   them plus two value copies: about 14 MiB per replica at the maximum. */
+#define BLY_CONS_BLOCK_SIZE_MAX (1024u * 1024u)
+
+/* Rounds of one height whose proposal and votes are kept at once (the
+   current round, the locked and valid rounds, a few future rounds for the
+   f+1 skip rule); the oldest unpinned slot is recycled. */
+#define BLY_CONS_ROUND_SLOTS 12
+
+/* Highest round number accepted; timeouts grow linearly with the round, so
+   this is reached only after weeks without a decision. */
+#define BLY_CONS_ROUND_MAX (1 << 20)
+
+/* Evidence items in one block (each 2 votes, 234 bytes). */
+#define BLY_CONS_BLOCK_EVIDENCE_MAX 16
+
+/* Pending (detected, not yet committed) evidence items per replica. */
+#define BLY_CONS_EVIDENCE_POOL_MAX 64
+
+/* Committed evidence keys remembered to reject duplicates (24 B each). */
+#define BLY_CONS_EVIDENCE_SEEN_MAX 4096
+
+/* Effects one core call may return (votes, timers, WAL records, commit). */
+#define BLY_CONS_EFFECTS_MAX 48
+
+/* Committed blocks sent in answer to one sync request. */
+#define BLY_CONS_SYNC_BATCH_MAX 4
+
+/* Chain id string length. */
+#define BLY_CONS_CHAIN_ID_MAX 64
+
+/* Voting power of one validator; 64 x 2^48 fits an int64 sum with room. */
+#define BLY_CONS_POWER_MAX (1ull << 48)
+
+/* Mempool: transactions held per replica (32 B each in the transfer app)
+   and pending transactions one sender may hold before eviction favours
+   others. */
+#define BLY_MEMPOOL_TX_MAX 8192
+#define BLY_MEMPOOL_SENDER_TX_MAX 64
+
+_Static_assert(BLY_CONS_SYNC_BATCH_MAX * 2u * BLY_CONS_BLOCK_SIZE_MAX <= BLY_FRAME_SIZE_MAX,
+               "a sync answer fits one frame");
+_Static_assert(BLY_CONS_BLOCK_EVIDENCE_MAX <= BLY_CONS_EVIDENCE_POOL_MAX,
+               "a block never holds more evidence than the pool");
 
 #endif

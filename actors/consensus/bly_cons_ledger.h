@@ -1,0 +1,52 @@
+/*  =========================================================================
+    bly_cons_ledger - the ledger as the consensus application
+
+    Implements bly_cons_app_t over a bly_ledger_t: a consensus block's
+    payload is one encoded ledger block (its own header carries the ledger's
+    previous hash, app hash and time). Holds a mempool of signed ledger
+    transactions: each is checked against the committed state when offered,
+    duplicates (same hash) are refused, the pool is bounded in count and
+    bytes; block building skips transactions that conflict inside a block
+    (a second spend of one nonce) and after every commit the pool drops
+    what no longer applies.
+
+    Not done: slashing through the ledger. The ledger's slash transaction
+    verifies votes in the ledger schema's own vote format, which consensus
+    votes do not use; committed consensus evidence therefore reaches
+    bly_ledger only as a count (see bly_cons_ledger_offences).
+    ========================================================================= */
+
+#ifndef BLY_CONS_LEDGER_H_INCLUDED
+#define BLY_CONS_LEDGER_H_INCLUDED
+
+#include "consensus/bly_cons_core.h"
+#include "ledger/bly_ledger.h"
+
+typedef struct _bly_cons_ledger_t bly_cons_ledger_t;
+
+//  Where the shell keeps committed COMMIT messages (for sync answers).
+typedef uint32_t(bly_cons_load_fn)(void *store, uint64_t height, uint8_t *buf, uint32_t max);
+
+//  Wrap `ledger` (borrowed; it must outlive this object). `proposer` is
+//  this replica's key (block fees go to it), `load`/`store` its block
+//  store. NULL on bad arguments.
+bly_cons_ledger_t *bly_cons_ledger_new(bly_ledger_t *ledger,
+                                       const uint8_t proposer[BLY_LEDGER_KEY_SIZE],
+                                       bly_cons_load_fn *load, void *store);
+void bly_cons_ledger_destroy(bly_cons_ledger_t **self_p);
+
+//  The vtable to give bly_cons_core_new.
+bly_cons_app_t bly_cons_ledger_app(bly_cons_ledger_t *self);
+
+//  Offer a signed ledger transaction. 0 when pooled; -1 with a reason in
+//  `err` when invalid against the committed state, a duplicate, or the pool
+//  is full.
+BLY_MUST_USE int bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size,
+                                        char *err, size_t err_size);
+
+//  Pending transactions.
+uint32_t bly_cons_ledger_pending(const bly_cons_ledger_t *self);
+//  Offences committed in consensus blocks so far.
+uint64_t bly_cons_ledger_offences(const bly_cons_ledger_t *self);
+
+#endif
