@@ -1,5 +1,4 @@
-/*  =========================================================================
-    bly_limits - every limit in Blyan, in one place
+/*  ==================================================================    bly_limits - every limit in Blyan, in one place
 
     Each limit says why it has its value and what memory it costs. Config may
     lower a limit, never raise it past the hard maximum here. Relations
@@ -72,6 +71,20 @@
 
 /* general.alignment: a power of two up to this many bytes (default 32). */
 #define BLY_GGUF_ALIGNMENT_MAX 65536u
+/* ---- Codecs ------------------------------------------------------------ */
+
+/* Nesting of MessagePack arrays a schema may use: the message, a list of
+   structs, a struct, an array inside the struct. Codecs read schema-shaped
+   input only, so deeper input is refused at the first wrong type; the
+   generator refuses schemas deeper than this (static-asserted in the
+   generated code). Costs nothing at run time: the reader does not recurse
+   on input, only along the schema. */
+#define BLY_CODEC_DEPTH_MAX 4
+
+/* Largest generated plain struct (a list element with fixed-size arrays).
+   A decoded list allocates count x this, with count capped by the schema's
+   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
+#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
 
 /* ---- Strings ------------------------------------------------------------ */
 
@@ -118,5 +131,62 @@
 #define BLY_GENERATE_PREDICT_MAX 8192
 
 _Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
+/* ---- Node runtime and mesh (runtime/net, actors/bootstrap, member) ------ */
+
+/* Node and peer names (manifest `name`, registry entries). Short enough to
+   print in a status table, long enough for host-derived names. */
+#define BLY_NAME_MAX 64
+
+/* Endpoints one node advertises (router, shard data ports, gateway...). */
+#define BLY_ADVERT_ENDPOINTS_MAX 4
+
+/* Roles one node advertises; one per actor it runs. */
+#define BLY_ADVERT_ROLES_MAX 8
+
+/* Model names and device descriptions in registrations. */
+#define BLY_MODEL_NAME_MAX 64
+#define BLY_DEVICE_DESC_MAX 128
+
+/* Peers one bootstrap keeps. Each registry entry is a fixed-size peer record
+   (about 3 KiB: 8 endpoints of 256 bytes dominate), allocated at start: 256
+   peers cost about 800 KiB. One peers reply carries them all (the schema's
+   peers max_count is 256, checked at compile time in the bootstrap core). */
+#define BLY_PEERS_MAX 256
+
+/* Keys on one ZAP allow list (32 bytes each: 1024 keys cost 32 KiB) and
+   domains one ZAP handler knows. */
+#define BLY_ZAP_KEYS_MAX 1024
+#define BLY_ZAP_DOMAINS_MAX 8
+
+/* ZAP domain names (RFC 27 allows 254 characters; ours are short). */
+#define BLY_ZAP_DOMAIN_MAX 32
+
+/* Manifests: a line longer than this is an error, so is a file with more
+   lines or more keys in one section. A manifest is a few dozen lines. */
+#define BLY_MANIFEST_LINE_MAX 512
+#define BLY_MANIFEST_LINES_MAX 4096
+#define BLY_MANIFEST_KEYS_MAX 32
+#define BLY_MANIFEST_SIZE_MAX (256u * 1024u)
+
+/* Signed mesh messages (register, heartbeat, leave) must carry a timestamp
+   within this window of the receiver's clock; older ones are replays. */
+#define BLY_MESH_TIMESTAMP_WINDOW_MS 60000
+
+/* Heartbeat interval and expiry bounds a manifest may choose. */
+#define BLY_HEARTBEAT_MS_MIN 50
+#define BLY_HEARTBEAT_MS_MAX 600000
+#define BLY_EXPIRY_MS_MIN 200
+#define BLY_EXPIRY_MS_MAX 3600000
+
+/* How long blyan-node waits for one actor to report ready or failed. */
+#define BLY_ACTOR_START_TIMEOUT_MS 5000
+
+/* Testnet: nodes one `blyan testnet init` writes. */
+#define BLY_TESTNET_NODES_MAX 64
+
+_Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
+_Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
+_Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
+_Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
 
 #endif

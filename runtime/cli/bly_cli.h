@@ -35,5 +35,7 @@ int bly_cli_parse_double(const char *text, double min, double max, double *value
 
 //  Subcommands (one file each).
 int bly_cli_version(int argc, char **argv);
+int bly_cli_keygen(int argc, char **argv);
+int bly_cli_testnet(int argc, char **argv);
 
 #endif

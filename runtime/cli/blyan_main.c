@@ -21,6 +21,8 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"keygen", bly_cli_keygen, "create a node identity key file"},
+    {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
 };
 
 static void

@@ -1,0 +1,123 @@
+/*  =========================================================================
+    bly_node_schema - the manifest keys of the node section and each role
+
+    docs/MANIFEST.md describes the same keys for people; keep both in step.
+    Roles are added here as their actors arrive (router, layer-shard,
+    validator, ledger, consensus, gateway come with later issues).
+    ========================================================================= */
+
+#include "bly_node.h"
+
+#include "bly_limits.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const bly_manifest_key_t s_node_keys[] = {
+    {"name", BLY_MANIFEST_STRING, true, 1, BLY_NAME_MAX - 1, NULL,
+     "the node's name in logs and peer lists"},
+    {"key_file", BLY_MANIFEST_PATH, true, 0, 0, NULL,
+     "the node's Ed25519 key file, created (mode 0600) on first start"},
+    {"data_dir", BLY_MANIFEST_PATH, false, 0, 0, NULL, "folder for the node's stored state"},
+    {"pid_file", BLY_MANIFEST_PATH, false, 0, 0, NULL, "file the node writes its process id to"},
+    {"log_level", BLY_MANIFEST_CHOICE, false, 0, 0, "error|warn|notice|info|debug",
+     "lowest level logged"},
+    {"bootstrap", BLY_MANIFEST_ENDPOINT, false, 0, 0, NULL,
+     "the bootstrap endpoint to join the mesh through"},
+    {"bootstrap_key", BLY_MANIFEST_HEX32, false, 0, 0, NULL,
+     "the bootstrap node's id (hex); required with bootstrap"},
+    {"endpoints", BLY_MANIFEST_ENDPOINTS, false, 0, BLY_ADVERT_ENDPOINTS_MAX, NULL,
+     "endpoints advertised to the mesh, comma-separated"},
+    {"model", BLY_MANIFEST_STRING, false, 1, BLY_MODEL_NAME_MAX - 1, NULL,
+     "the model this node serves"},
+    {"stages", BLY_MANIFEST_RANGE, false, 0, 65535, NULL,
+     "the model stages this node serves, FIRST-LAST"},
+    {"device", BLY_MANIFEST_STRING, false, 1, BLY_DEVICE_DESC_MAX - 1, NULL,
+     "the compute device description advertised"},
+    {"speed_milli", BLY_MANIFEST_INT, false, 0, 1000000000, NULL,
+     "relative speed advertised, in thousandths (1000 = reference)"},
+};
+
+static const bly_manifest_key_t s_bootstrap_keys[] = {
+    {"endpoint", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL, "where the bootstrap listens (CURVE)"},
+    {"heartbeat_ms", BLY_MANIFEST_INT, false, BLY_HEARTBEAT_MS_MIN, BLY_HEARTBEAT_MS_MAX, NULL,
+     "heartbeat interval asked of members (default 1000)"},
+    {"expiry_ms", BLY_MANIFEST_INT, false, BLY_EXPIRY_MS_MIN, BLY_EXPIRY_MS_MAX, NULL,
+     "a member silent this long is dropped (default 5000)"},
+    {"max_peers", BLY_MANIFEST_INT, false, 1, BLY_PEERS_MAX, NULL,
+     "registry size (default BLY_PEERS_MAX)"},
+    {"timestamp_window_ms", BLY_MANIFEST_INT, false, 1000, BLY_MESH_TIMESTAMP_WINDOW_MS, NULL,
+     "signed messages must be this fresh (default 60000)"},
+};
+
+static const bly_manifest_role_t s_roles[] = {
+    {"bootstrap", s_bootstrap_keys, S_COUNT(s_bootstrap_keys)},
+};
+
+static const bly_manifest_schema_t s_schema = {
+    s_node_keys, S_COUNT(s_node_keys), s_roles, S_COUNT(s_roles),
+};
+
+const bly_manifest_schema_t *
+bly_node_schema(void)
+{
+    return &s_schema;
+}
+
+static void
+s_append_error(char *err, size_t err_size, const char *name, int line, const char *reason)
+{
+    size_t used = strlen(err);
+    snprintf(err + used, err_size - used, "%s%s:%d: %s", used ? "\n" : "", name, line, reason);
+}
+
+//  A key file must load, or be creatable (its folder exists and is writable).
+static void
+s_check_key_file(const bly_manifest_t *m, char *err, size_t err_size)
+{
+    char path[BLY_PATH_MAX], reason[BLY_PATH_MAX + 256];
+    int line = bly_manifest_line(m, BLY_MANIFEST_NODE, "key_file");
+    if (bly_manifest_get_path(m, BLY_MANIFEST_NODE, "key_file", path, sizeof(path)) != 0) {
+        s_append_error(err, err_size, bly_manifest_name(m), line, "key_file path too long");
+        return;
+    }
+    if (access(path, F_OK) == 0 || errno != ENOENT) {
+        if (bly_identity_check_file(path, reason, sizeof(reason)) != 0)
+            s_append_error(err, err_size, bly_manifest_name(m), line, reason);
+        return;
+    }
+    char dir[BLY_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    if (access(slash ? dir : ".", W_OK) != 0) {
+        snprintf(reason, sizeof(reason), "key file %s does not exist and cannot be created", path);
+        s_append_error(err, err_size, bly_manifest_name(m), line, reason);
+    }
+}
+
+bly_manifest_t *
+bly_node_check(const char *path, char *err, size_t err_size)
+{
+    bly_assert(path);
+    bly_assert(err && err_size > 0);
+    bly_manifest_t *m = bly_manifest_load(path, bly_node_schema(), err, err_size);
+    if (!m)
+        return NULL;
+    s_check_key_file(m, err, err_size);
+    bool has_bootstrap = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap") != NULL;
+    bool has_key = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap_key") != NULL;
+    if (has_bootstrap != has_key)
+        s_append_error(err, err_size, bly_manifest_name(m),
+                       bly_manifest_line(m, BLY_MANIFEST_NODE,
+                                         has_bootstrap ? "bootstrap" : "bootstrap_key"),
+                       "bootstrap and bootstrap_key must be given together");
+    if (err[0])
+        bly_manifest_destroy(&m);
+    return m;
+}

@@ -1,0 +1,3 @@
+node
+  name = n
+	key = "x

@@ -1,0 +1,4 @@
+actor
+    role = wizard
+node
+node
