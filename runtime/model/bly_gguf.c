@@ -38,6 +38,8 @@ typedef struct {
     bly_gguf_value_type_t elem_type; //  Arrays: element type.
     uint64_t count;                  //  Arrays: element count.
     uint64_t *str_offsets;           //  String arrays: offset of each element's length.
+    const uint8_t *raw;              //  Serialized value as in the file (after the type).
+    uint64_t raw_size;               //  Its size in bytes.
 } s_kv_t;
 
 struct bly_gguf_t {
@@ -141,9 +143,8 @@ s_strndup(const uint8_t *data, uint64_t len)
     return copy;
 }
 
-//  Size of a fixed-size metadata value type; 0 for string, array, unknown.
-static size_t
-s_value_size(uint32_t type)
+size_t
+bly_gguf_value_size(bly_gguf_value_type_t type)
 {
     switch (type) {
     case BLY_GGUF_UINT8: case BLY_GGUF_INT8: case BLY_GGUF_BOOL:
@@ -184,7 +185,7 @@ s_skip_array(s_cursor_t *cur, int depth, const char *key, uint32_t *elem_type,
     if (*count > BLY_GGUF_ARRAY_MAX)
         return s_fail(cur, "key '%s': array of %llu elements, over the limit %u", key,
                       (unsigned long long) *count, (unsigned) BLY_GGUF_ARRAY_MAX);
-    size_t elem_size = s_value_size(*elem_type);
+    size_t elem_size = bly_gguf_value_size((bly_gguf_value_type_t) *elem_type);
     if (elem_size > 0) {
         if (!s_take(cur, *count * elem_size))
             return s_fail(cur, "key '%s': array of %llu elements runs past the end of the file",
@@ -223,13 +224,15 @@ s_skip_value(s_cursor_t *cur, uint32_t type, int depth, const char *key)
         uint64_t count = 0;
         return s_skip_array(cur, depth, key, &elem_type, &count, NULL);
     }
-    size_t size = s_value_size(type);
+    size_t size = bly_gguf_value_size((bly_gguf_value_type_t) type);
     if (size == 0)
         return s_fail(cur, "key '%s': unknown value type %u", key, type);
     if (!s_take(cur, size))
         return s_fail(cur, "key '%s': value runs past the end of the file", key);
     return 0;
 }
+
+static int s_parse_value(s_cursor_t *cur, s_kv_t *kv, uint32_t type);
 
 static int
 s_parse_kv(s_cursor_t *cur, s_kv_t *kv)
@@ -252,6 +255,15 @@ s_parse_kv(s_cursor_t *cur, s_kv_t *kv)
     if (!s_value_type_known(type))
         return s_fail(cur, "key '%s': unknown value type %u", kv->key, type);
     kv->type = (bly_gguf_value_type_t) type;
+    kv->raw = cur->base + cur->pos;
+    int rc = s_parse_value(cur, kv, type);
+    kv->raw_size = (uint64_t) (cur->base + cur->pos - kv->raw);
+    return rc;
+}
+
+static int
+s_parse_value(s_cursor_t *cur, s_kv_t *kv, uint32_t type)
+{
     if (type == BLY_GGUF_STRING)
         return s_read_str(cur, BLY_GGUF_STRING_MAX, &kv->value, &kv->size, kv->key);
     if (type == BLY_GGUF_ARRAY) {
@@ -682,6 +694,19 @@ bly_gguf_value_type(const bly_gguf_t *self, int64_t index)
     return self->kvs[index].type;
 }
 
+int
+bly_gguf_kv_raw(const bly_gguf_t *self, int64_t index, const void **data, size_t *size)
+{
+    bly_assert(self);
+    bly_assert(data);
+    bly_assert(size);
+    if (index < 0 || (uint64_t) index >= self->kv_count)
+        return -1;
+    *data = self->kvs[index].raw;
+    *size = (size_t) self->kvs[index].raw_size;
+    return 0;
+}
+
 static const s_kv_t *
 s_kv(const bly_gguf_t *self, const char *key)
 {
@@ -694,7 +719,7 @@ s_kv(const bly_gguf_t *self, const char *key)
 static int
 s_kv_uint(const s_kv_t *kv, uint64_t *value)
 {
-    size_t size = s_value_size(kv->type);
+    size_t size = bly_gguf_value_size(kv->type);
     bool is_signed = kv->type == BLY_GGUF_INT8 || kv->type == BLY_GGUF_INT16 ||
                      kv->type == BLY_GGUF_INT32 || kv->type == BLY_GGUF_INT64;
     bool is_unsigned = kv->type == BLY_GGUF_UINT8 || kv->type == BLY_GGUF_UINT16 ||
@@ -814,7 +839,7 @@ bly_gguf_array_data(const bly_gguf_t *self, const char *key, const void **data)
 {
     bly_assert(data);
     const s_kv_t *kv = s_kv(self, key);
-    if (!kv || kv->type != BLY_GGUF_ARRAY || s_value_size(kv->elem_type) == 0)
+    if (!kv || kv->type != BLY_GGUF_ARRAY || bly_gguf_value_size(kv->elem_type) == 0)
         return -1;
     *data = kv->value;
     return 0;

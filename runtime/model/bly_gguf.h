@@ -96,6 +96,10 @@ const bly_gguf_tensor_t *bly_gguf_tensor_find(const bly_gguf_t *self, const char
 int64_t bly_gguf_find_key(const bly_gguf_t *self, const char *key);
 const char *bly_gguf_key_at(const bly_gguf_t *self, int64_t index);
 bly_gguf_value_type_t bly_gguf_value_type(const bly_gguf_t *self, int64_t index);
+//  The value of pair `index` exactly as serialized in the file (after its
+//  type field), for copying metadata into another file. 0 or -1.
+BLY_MUST_USE int bly_gguf_kv_raw(const bly_gguf_t *self, int64_t index, const void **data,
+                                 size_t *size);
 
 //  Typed getters. Each returns 0 and sets *value when the key exists with a
 //  compatible type (any integer type that fits for the integer getters,
@@ -116,6 +120,10 @@ BLY_MUST_USE int bly_gguf_array_str(const bly_gguf_t *self, const char *key, uin
                                     const char **value, size_t *size);
 //  Raw data of a numeric array (little-endian elements, into the map).
 BLY_MUST_USE int bly_gguf_array_data(const bly_gguf_t *self, const char *key, const void **data);
+
+//  Bytes of one fixed-size metadata value (uint8 .. float64); 0 for
+//  string, array and unknown types.
+size_t bly_gguf_value_size(bly_gguf_value_type_t type);
 
 //  Bytes per block and elements per block of a tensor type; 0 for types
 //  this build does not support.
