@@ -8,12 +8,12 @@ Usage:
   bly_codec_gen.py --outdir DIR PROTO.xml       C codec (.c/.h), Python codec, Check test
   bly_codec_gen.py --markdown OUT.md A.xml ...  protocol reference (docs/PROTOCOL.md)
   bly_codec_gen.py --write-vectors DIR A.xml .. golden hex vectors <proto>.<message>.hex
+  bly_codec_gen.py --write-corpus DIR A.xml ... the same vectors as binary fuzz seeds
   bly_codec_gen.py --check A.xml ...            parse and validate only
 """
 
 import argparse
 import os
-import re
 import sys
 import xml.etree.ElementTree as ET
 
@@ -24,6 +24,7 @@ import bly_codec_emit_c as emit_c  # noqa: E402
 import bly_codec_emit_test as emit_test  # noqa: E402
 import bly_codec_emit_py as emit_py  # noqa: E402
 import bly_codec_emit_md as emit_md  # noqa: E402
+import bly_codec_emit_fuzz as emit_fuzz  # noqa: E402
 
 
 def write_if_changed(path, text):
@@ -42,9 +43,11 @@ def write_if_changed(path, text):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--outdir", help="write bly_<proto>_msg.{c,h,py} and test_codec_<proto>.c")
+    ap.add_argument("--outdir", help="write bly_<proto>_msg.{c,h,py}, test_codec_<proto>.c, fuzz_codec_<proto>.c")
     ap.add_argument("--markdown", help="write the protocol reference for all schemas")
     ap.add_argument("--write-vectors", metavar="DIR", help="write golden vectors")
+    ap.add_argument("--write-corpus", metavar="DIR",
+                    help="write golden vectors as fuzz seeds DIR/codec_<proto>/vector-<message>")
     ap.add_argument("--check", action="store_true", help="validate the schemas only")
     ap.add_argument("schemas", nargs="+")
     args = ap.parse_args(argv)
@@ -64,6 +67,8 @@ def main(argv):
             write_if_changed(base + ".py", emit_py.module(p))
             write_if_changed(os.path.join(args.outdir, "test_codec_%s.c" % p.name),
                              emit_test.source(p))
+            write_if_changed(os.path.join(args.outdir, "fuzz_codec_%s.c" % p.name),
+                             emit_fuzz.source(p))
     if args.markdown:
         write_if_changed(args.markdown, emit_md.document(protocols))
     if args.write_vectors:
@@ -74,6 +79,13 @@ def main(argv):
                 lines = [hexed[i:i + 64] for i in range(0, len(hexed), 64)]
                 path = os.path.join(args.write_vectors, "%s.%s.hex" % (p.name, m.name))
                 write_if_changed(path, "\n".join(lines) + "\n")
+    if args.write_corpus:
+        for p in protocols:
+            folder = os.path.join(args.write_corpus, "codec_%s" % p.name)
+            os.makedirs(folder, exist_ok=True)
+            for m in p.messages:
+                with open(os.path.join(folder, "vector-%s" % m.name), "wb") as f:
+                    f.write(model.encode_test_message(p, m))
     return 0
 
 
