@@ -8,6 +8,8 @@
 #include "bly_zap.h"
 #include "bootstrap/bly_bootstrap_actor.h"
 #include "member/bly_member_actor.h"
+#include "router/bly_router_actor.h"
+#include "shard/bly_shard_actor.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 //  member so a node that is its own bootstrap can join itself.
 static const bly_node_role_t s_role_table[] = {
     {"bootstrap", bly_bootstrap_actor, 10, false},
+    {"layer-shard", bly_shard_actor, 40, false},
+    {"router", bly_router_actor, 50, false},
     {"member", bly_member_actor, 90, true},
 };
 
