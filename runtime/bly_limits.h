@@ -86,6 +86,35 @@
    max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
 #define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
 
+/* ---- Tokenizer ---------------------------------------------------------- */
+
+/* Vocabulary entries (Qwen3 151,936; the largest common vocabularies are
+   262,144). Costs ~40 bytes per token plus its text, twice (raw, decoded). */
+#define BLY_TOKENIZER_VOCAB_MAX (1u << 20)
+
+/* BPE merges (Qwen3 151,387). Costs 16 bytes per merge in the pair table. */
+#define BLY_TOKENIZER_MERGES_MAX (1u << 21)
+
+/* Bytes of one token's text (Qwen3's longest is 256). */
+#define BLY_TOKEN_TEXT_MAX 1024
+
+/* Bytes of text one encode call accepts (a 32k-token context is ~130 KiB).
+   Work buffers grow with the longest pre-tokenizer piece, up to ~40 bytes
+   per input byte, so 1 MiB of one letter costs ~40 MiB while encoding. */
+#define BLY_TOKENIZER_TEXT_MAX (1u << 20)
+
+/* Messages in one chat prompt rendered by the ChatML template. */
+#define BLY_CHAT_MESSAGES_MAX 256
+
+/* ---- Model shapes written by blyan mkmodel ------------------------------ */
+
+/* Largest shapes mkmodel writes: past Qwen3-235B's widths, so any real
+   shape fits; a row buffer of BLY_MKMODEL_WIDTH_MAX floats is 1 MiB. */
+#define BLY_MKMODEL_LAYERS_MAX 256
+#define BLY_MKMODEL_WIDTH_MAX (1u << 18)
+#define BLY_MKMODEL_HEADS_MAX 1024
+#define BLY_MKMODEL_HEAD_DIM_MAX 1024
+
 /* ---- Strings ------------------------------------------------------------ */
 
 /* ZeroMQ endpoint such as tcp://127.0.0.1:5555 (with ipc paths). */

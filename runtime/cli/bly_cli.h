@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef int (bly_cli_fn)(int argc, char **argv);
 
@@ -33,9 +34,15 @@ int bly_cli_parse_long(const char *text, long min, long max, long *value);
 //  Parse a finite double in [min, max]. Returns 0 or -1.
 int bly_cli_parse_double(const char *text, double min, double max, double *value);
 
+//  Print `size` bytes as a JSON string literal: escapes control characters,
+//  writes invalid UTF-8 and lone surrogates as \ufffd.
+void bly_cli_print_json_string(FILE *out, const char *text, size_t size);
+
 //  Subcommands (one file each).
 int bly_cli_version(int argc, char **argv);
 int bly_cli_keygen(int argc, char **argv);
 int bly_cli_testnet(int argc, char **argv);
+int bly_cli_tokenize(int argc, char **argv);
+int bly_cli_mkmodel(int argc, char **argv);
 
 #endif

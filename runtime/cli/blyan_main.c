@@ -23,6 +23,8 @@ static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
     {"keygen", bly_cli_keygen, "create a node identity key file"},
     {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
+    {"tokenize", bly_cli_tokenize, "print the token ids of a text"},
+    {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
 };
 
 static void
