@@ -42,6 +42,20 @@
 /* Send timeout on every socket: a handler never blocks longer. */
 #define BLY_SOCKET_SNDTIMEO_MS 100
 
+/* ---- Codecs ------------------------------------------------------------ */
+
+/* Nesting of MessagePack arrays a schema may use: the message, a list of
+   structs, a struct, an array inside the struct. Codecs read schema-shaped
+   input only, so deeper input is refused at the first wrong type. The
+   generator allows no list inside a struct, and each generated codec
+   static-asserts its depth against this. Costs nothing at run time: the
+   reader does not recurse on input, only along the schema. */
+#define BLY_CODEC_DEPTH_MAX 4
+
+/* Largest generated plain struct (a list element with fixed-size arrays).
+   A decoded list allocates count x this, with count capped by the schema's
+   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
+#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
 /* ---- Model files (GGUF) ------------------------------------------------ */
 
 /* Tensors in one GGUF file. Qwen3-8B has 399, a 64-layer model with
@@ -71,20 +85,6 @@
 
 /* general.alignment: a power of two up to this many bytes (default 32). */
 #define BLY_GGUF_ALIGNMENT_MAX 65536u
-/* ---- Codecs ------------------------------------------------------------ */
-
-/* Nesting of MessagePack arrays a schema may use: the message, a list of
-   structs, a struct, an array inside the struct. Codecs read schema-shaped
-   input only, so deeper input is refused at the first wrong type; the
-   generator refuses schemas deeper than this (static-asserted in the
-   generated code). Costs nothing at run time: the reader does not recurse
-   on input, only along the schema. */
-#define BLY_CODEC_DEPTH_MAX 4
-
-/* Largest generated plain struct (a list element with fixed-size arrays).
-   A decoded list allocates count x this, with count capped by the schema's
-   max_count: 256 bootstrap peers of about 3 KiB each are 0.8 MiB. */
-#define BLY_CODEC_STRUCT_SIZE_MAX (64u * 1024u)
 
 /* ---- Tokenizer ---------------------------------------------------------- */
 
@@ -123,43 +123,6 @@
 /* Filesystem paths in manifests and on the command line. */
 #define BLY_PATH_MAX 1024
 
-/* ---- Model engine ------------------------------------------------------ */
-
-/* Threads of one CPU kernel pool (the caller included). */
-#define BLY_THREADS_MAX 64
-
-/* Transformer blocks in one model (Qwen3 and Llama go to 94). */
-#define BLY_MODEL_LAYERS_MAX 256
-
-/* Model width, feed-forward width, heads, head size and vocabulary: sized
-   for the largest Qwen3/Llama models; a file beyond them is refused before
-   any buffer is sized from it. */
-#define BLY_MODEL_EMBD_MAX 16384
-#define BLY_MODEL_FF_MAX 65536
-#define BLY_MODEL_HEADS_MAX 256
-#define BLY_MODEL_HEAD_DIM_MAX 512
-#define BLY_MODEL_VOCAB_MAX (1u << 20)
-
-/* KV positions of one context. The cache costs 2 * layers * positions *
-   kv_heads * head_dim * 4 bytes: 0.6B shape (28 layers, 8 x 128) = 224 KiB
-   per position, 4096 positions = 896 MiB. */
-#define BLY_MODEL_CTX_MAX 32768
-
-/* Bytes of KV cache one context may allocate (the budget checked at init). */
-#define BLY_MODEL_KV_BYTES_MAX (8ull << 30)
-
-/* Tokens in one prefill batch: activation buffers are sized for it
-   (0.6B shape: about 90 KiB per token, 512 tokens = 45 MiB). */
-#define BLY_MODEL_BATCH_MAX 512
-
-/* Sampling: stop strings per request and bytes per stop string. */
-#define BLY_SAMPLER_STOPS_MAX 8
-#define BLY_SAMPLER_STOP_LEN_MAX 64
-
-/* Tokens one `blyan generate` may predict. */
-#define BLY_GENERATE_PREDICT_MAX 8192
-
-_Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
 /* ---- Node runtime and mesh (runtime/net, actors/bootstrap, member) ------ */
 
 /* Node and peer names (manifest `name`, registry entries). Short enough to
@@ -217,6 +180,43 @@ _Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit"
 _Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");
 _Static_assert(BLY_MANIFEST_LINE_MAX >= BLY_PATH_MAX / 2, "a manifest line holds a long path");
 _Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in a frame");
+/* ---- Model engine ------------------------------------------------------ */
+
+/* Threads of one CPU kernel pool (the caller included). */
+#define BLY_THREADS_MAX 64
+
+/* Transformer blocks in one model (Qwen3 and Llama go to 94). */
+#define BLY_MODEL_LAYERS_MAX 256
+
+/* Model width, feed-forward width, heads, head size and vocabulary: sized
+   for the largest Qwen3/Llama models; a file beyond them is refused before
+   any buffer is sized from it. */
+#define BLY_MODEL_EMBD_MAX 16384
+#define BLY_MODEL_FF_MAX 65536
+#define BLY_MODEL_HEADS_MAX 256
+#define BLY_MODEL_HEAD_DIM_MAX 512
+#define BLY_MODEL_VOCAB_MAX (1u << 20)
+
+/* KV positions of one context. The cache costs 2 * layers * positions *
+   kv_heads * head_dim * 4 bytes: 0.6B shape (28 layers, 8 x 128) = 224 KiB
+   per position, 4096 positions = 896 MiB. */
+#define BLY_MODEL_CTX_MAX 32768
+
+/* Bytes of KV cache one context may allocate (the budget checked at init). */
+#define BLY_MODEL_KV_BYTES_MAX (8ull << 30)
+
+/* Tokens in one prefill batch: activation buffers are sized for it
+   (0.6B shape: about 90 KiB per token, 512 tokens = 45 MiB). */
+#define BLY_MODEL_BATCH_MAX 512
+
+/* Sampling: stop strings per request and bytes per stop string. */
+#define BLY_SAMPLER_STOPS_MAX 8
+#define BLY_SAMPLER_STOP_LEN_MAX 64
+
+/* Tokens one `blyan generate` may predict. */
+#define BLY_GENERATE_PREDICT_MAX 8192
+
+_Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a context");
 
 /* ---- Distributed inference (actors/router, actors/shard) ---------------- */
 
@@ -255,5 +255,6 @@ _Static_assert(BLY_CODEC_STRUCT_SIZE_MAX < BLY_FRAME_SIZE_MAX, "a struct fits in
 _Static_assert(BLY_ROUTER_PATH_MAX <= 32, "the inference schema carries 32 hops at most");
 _Static_assert(BLY_ROUTER_REQUEST_ID_MAX == 64, "equals the inference schema's request_id max");
 _Static_assert(BLY_MODEL_BATCH_MAX <= 512, "a step's tokens fit the schema's tokens max_count");
+
 
 #endif

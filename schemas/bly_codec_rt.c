@@ -243,37 +243,76 @@ s_marker(bly_codec_reader_t *self, const char *what, uint8_t *marker)
     return 0;
 }
 
-//  A length or count with fix form (mask/limit), then 8-, 16- and 32-bit forms whose
-//  markers are m8, m16, m32 (m8 may be 0 when the family has none).
+//  A MessagePack family with a length or count: a fix form (markers fix_base to
+//  fix_base + fix_max; none when fix_max is 0) and 8-, 16- and 32-bit forms (a zero
+//  marker where the family has no such form).
+typedef struct {
+    const char *kind;    //  "array", "string", "bin": for error messages.
+    const char *unit;    //  What the length counts.
+    uint8_t fix_base;
+    uint8_t fix_max;
+    uint8_t markers[3];
+} s_family_t;
+
+static const s_family_t s_array = {"array", "elements", 0x90, 15, {0, 0xdc, 0xdd}};
+static const s_family_t s_string = {"string", "bytes", 0xa0, 31, {0xd9, 0xda, 0xdb}};
+static const s_family_t s_bin = {"bin", "bytes", 0, 0, {0xc4, 0xc5, 0xc6}};
+
+//  The header of an item of this family, in its smallest form.
 static int
-s_get_length(bly_codec_reader_t *self, const char *what, const char *kind, uint8_t fix_base,
-             uint8_t fix_max, const uint8_t markers[3], uint64_t *length)
+s_get_header(bly_codec_reader_t *self, const char *what, const s_family_t *family,
+             uint64_t *length)
 {
     uint8_t marker = 0;
     size_t at = self->pos;
     if (s_marker(self, what, &marker))
         return -1;
-    if (fix_max > 0 && marker >= fix_base && marker <= fix_base + fix_max) {
+    if (family->fix_max > 0 && marker >= family->fix_base
+        && marker <= family->fix_base + family->fix_max) {
         self->pos++;
-        *length = (uint64_t) (marker - fix_base);
+        *length = (uint64_t) (marker - family->fix_base);
         return 0;
     }
     //  The smallest length each wider form may carry and stay canonical.
     static const int widths[3] = {1, 2, 4};
     const uint64_t minimum[3] = {
-        fix_max > 0 ? (uint64_t) fix_max + 1 : 0,
-        markers[0] ? 0x100 : (uint64_t) fix_max + 1,
+        family->fix_max > 0 ? (uint64_t) family->fix_max + 1 : 0,
+        family->markers[0] ? 0x100 : (uint64_t) family->fix_max + 1,
         0x10000,
     };
     for (int i = 0; i < 3; i++) {
-        if (markers[i] == 0 || marker != markers[i])
+        if (family->markers[i] == 0 || marker != family->markers[i])
             continue;
         if (s_get_be(self, what, widths[i], length))
             return -1;
         return s_canonical(self, what, *length, minimum[i], at);
     }
-    return bly_codec_fail(self, "%s: expected %s, found byte 0x%02x at %zu", what, kind, marker,
-                          at);
+    return bly_codec_fail(self, "%s: expected %s %s, found byte 0x%02x at %zu", what,
+                          family == &s_array ? "an" : "a", family->kind, marker, at);
+}
+
+//  A header whose length is within [min, max] and within what is left of the input (an
+//  element takes at least one byte), so callers may allocate for it.
+static int
+s_get_sized(bly_codec_reader_t *self, const char *what, const s_family_t *family, size_t min,
+            size_t max, size_t *length)
+{
+    uint64_t n = 0;
+    if (s_get_header(self, what, family, &n))
+        return -1;
+    unsigned long long shown = (unsigned long long) n;
+    if (n < min || n > max) {
+        if (min == max)
+            return bly_codec_fail(self, "%s: %s of %llu %s, expected %zu", what, family->kind,
+                                  shown, family->unit, min);
+        return bly_codec_fail(self, "%s: %s of %llu %s, limit %zu", what, family->kind, shown,
+                              family->unit, n < min ? min : max);
+    }
+    if (n > bly_codec_reader_left(self))
+        return bly_codec_fail(self, "%s: %s of %llu %s in %zu bytes", what, family->kind, shown,
+                              family->unit, bly_codec_reader_left(self));
+    *length = (size_t) n;
+    return 0;
 }
 
 int
@@ -282,22 +321,7 @@ bly_codec_get_array(bly_codec_reader_t *self, const char *what, size_t min, size
 {
     bly_assert(self);
     bly_assert(count);
-    static const uint8_t markers[3] = {0, 0xdc, 0xdd};
-    uint64_t n = 0;
-    if (s_get_length(self, what, "an array", 0x90, 15, markers, &n))
-        return -1;
-    if (n < min || n > max) {
-        if (min == max)
-            return bly_codec_fail(self, "%s: array of %llu elements, expected %zu", what,
-                                  (unsigned long long) n, min);
-        return bly_codec_fail(self, "%s: array of %llu elements, limit %zu", what,
-                              (unsigned long long) n, max);
-    }
-    if (n > bly_codec_reader_left(self))
-        return bly_codec_fail(self, "%s: array of %llu elements in %zu bytes", what,
-                              (unsigned long long) n, bly_codec_reader_left(self));
-    *count = (size_t) n;
-    return 0;
+    return s_get_sized(self, what, &s_array, min, max, count);
 }
 
 int
@@ -393,22 +417,15 @@ bly_codec_get_str(bly_codec_reader_t *self, const char *what, size_t max, const 
     bly_assert(self);
     bly_assert(text);
     bly_assert(size);
-    static const uint8_t markers[3] = {0xd9, 0xda, 0xdb};
-    uint64_t n = 0;
-    if (s_get_length(self, what, "a string", 0xa0, 31, markers, &n))
+    size_t n = 0;
+    if (s_get_sized(self, what, &s_string, 0, max, &n))
         return -1;
-    if (n > max)
-        return bly_codec_fail(self, "%s: string of %llu bytes, limit %zu", what,
-                              (unsigned long long) n, max);
-    if (n > bly_codec_reader_left(self))
-        return bly_codec_fail(self, "%s: string of %llu bytes in %zu bytes", what,
-                              (unsigned long long) n, bly_codec_reader_left(self));
     const char *start = (const char *) self->data + self->pos;
-    if (!bly_codec_utf8_valid(start, (size_t) n))
+    if (!bly_codec_utf8_valid(start, n))
         return bly_codec_fail(self, "%s: string is not valid UTF-8 (or holds NUL)", what);
-    self->pos += (size_t) n;
+    self->pos += n;
     *text = start;
-    *size = (size_t) n;
+    *size = n;
     return 0;
 }
 
@@ -419,23 +436,12 @@ bly_codec_get_bin(bly_codec_reader_t *self, const char *what, size_t min, size_t
     bly_assert(self);
     bly_assert(data);
     bly_assert(size);
-    static const uint8_t markers[3] = {0xc4, 0xc5, 0xc6};
-    uint64_t n = 0;
-    if (s_get_length(self, what, "bytes", 0, 0, markers, &n))
+    size_t n = 0;
+    if (s_get_sized(self, what, &s_bin, min, max, &n))
         return -1;
-    if (n < min || n > max) {
-        if (min == max)
-            return bly_codec_fail(self, "%s: %llu bytes, expected %zu", what,
-                                  (unsigned long long) n, min);
-        return bly_codec_fail(self, "%s: %llu bytes, limit %zu", what, (unsigned long long) n,
-                              max);
-    }
-    if (n > bly_codec_reader_left(self))
-        return bly_codec_fail(self, "%s: %llu bytes in %zu bytes", what, (unsigned long long) n,
-                              bly_codec_reader_left(self));
     *data = self->data + self->pos;
-    *size = (size_t) n;
-    self->pos += (size_t) n;
+    *size = n;
+    self->pos += n;
     return 0;
 }
 

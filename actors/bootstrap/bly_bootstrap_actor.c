@@ -140,10 +140,14 @@ s_log_change(s_bootstrap_t *self, const bly_bootstrap_msg_t *request,
     char hex[BLY_IDENTITY_HEX_SIZE] = "-";
     if (size == BLY_IDENTITY_PUBLIC_SIZE)
         bly_identity_id_to_hex(node_id, hex);
-    bly_log_notice("bootstrap: %s from node %s (id %.16s); %zu registered",
-                   bly_bootstrap_msg_command(request),
-                   id == BLY_BOOTSTRAP_MSG_REGISTER ? bly_bootstrap_msg_name(request) : "-", hex,
-                   bly_bootstrap_core_peer_count(self->core));
+    if (id == BLY_BOOTSTRAP_MSG_REGISTER)
+        bly_log_notice("bootstrap: register from node %s (id %.16s); %zu registered",
+                       bly_bootstrap_msg_name(request), hex,
+                       bly_bootstrap_core_peer_count(self->core));
+    else
+        bly_log_notice("bootstrap: %s from node id %.16s; %zu registered",
+                       bly_bootstrap_msg_command(request), hex,
+                       bly_bootstrap_core_peer_count(self->core));
 }
 
 //  Up to BLY_ACTOR_BATCH_MAX messages, then back to the poller.

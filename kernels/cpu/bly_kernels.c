@@ -10,24 +10,29 @@
 #include "bly_log.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define S_X86 1
 #else
 #define S_X86 0
 #endif
 
-static int s_isa = -1;   //  bly_kern_isa_t once detected.
+static atomic_int s_isa = -1;   //  bly_kern_isa_t once detected (any thread may ask).
 
 static bly_kern_isa_t
 s_detect(void)
 {
 #if S_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-        && __builtin_cpu_supports("f16c"))
+    //  clang 14 does not know "f16c" in __builtin_cpu_supports: ask CPUID
+    //  (leaf 1, ECX bit 29) directly.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29));
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         return BLY_KERN_AVX2;
 #endif
     return BLY_KERN_PORTABLE;
@@ -36,9 +41,12 @@ s_detect(void)
 bly_kern_isa_t
 bly_kern_isa(void)
 {
-    if (s_isa < 0)
-        s_isa = (int) s_detect();
-    return (bly_kern_isa_t) s_isa;
+    int isa = atomic_load_explicit(&s_isa, memory_order_relaxed);
+    if (isa < 0) {
+        isa = (int) s_detect();
+        atomic_store_explicit(&s_isa, isa, memory_order_relaxed);
+    }
+    return (bly_kern_isa_t) isa;
 }
 
 const char *
@@ -51,8 +59,9 @@ bly_kern_isa_t
 bly_kern_set_isa(bly_kern_isa_t isa)
 {
     bly_kern_isa_t best = s_detect();
-    s_isa = (int) (isa <= best ? isa : best);
-    return (bly_kern_isa_t) s_isa;
+    bly_kern_isa_t use = isa <= best ? isa : best;
+    atomic_store(&s_isa, (int) use);
+    return use;
 }
 
 /* ---- AVX2 kernels ------------------------------------------------------ */
@@ -154,6 +163,165 @@ s_dot_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *const *x, siz
         out[t] = s_hsum(acc[t]);
 }
 
+//  Two Q8_0 weight rows times four Q8_0 activation rows: each weight block
+//  serves four tokens and each activation block two rows. xd holds the
+//  activation scales as floats (converted once per matmul).
+S_AVX2 static void
+s_tile_q8_0_2x4(const bly_block_q8_0_t *w0, const bly_block_q8_0_t *w1,
+                const bly_block_q8_0_t *const *x, const float *const *xd, size_t n_blocks,
+                float out[2][4])
+{
+    //  Written out by hand: the compiler at -O2 kept arrays of accumulators
+    //  on the stack, a store-forward in every FMA chain.
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
+    __m256 c03 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const bly_block_q8_0_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
+    const float *d0p = xd[0], *d1p = xd[1], *d2p = xd[2], *d3p = xd[3];
+#define S_PAIR(xb, dxp, acc0, acc1)                                                                \
+    do {                                                                                           \
+        __m256i xv = _mm256_loadu_si256((const __m256i *) (xb)[b].qs);                             \
+        __m256 dx = _mm256_broadcast_ss(&(dxp)[b]);                                                \
+        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, wv0)), ones); \
+        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, wv1)), ones); \
+        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(p0), acc0);               \
+        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(p1), acc1);               \
+    } while (0)
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i wv0 = _mm256_loadu_si256((const __m256i *) w0[b].qs);
+        __m256i wv1 = _mm256_loadu_si256((const __m256i *) w1[b].qs);
+        __m256i a0 = _mm256_sign_epi8(wv0, wv0), a1 = _mm256_sign_epi8(wv1, wv1);
+        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
+        S_PAIR(x0, d0p, c00, c10);
+        S_PAIR(x1, d1p, c01, c11);
+        S_PAIR(x2, d2p, c02, c12);
+        S_PAIR(x3, d3p, c03, c13);
+    }
+#undef S_PAIR
+    out[0][0] = s_hsum(c00);
+    out[0][1] = s_hsum(c01);
+    out[0][2] = s_hsum(c02);
+    out[0][3] = s_hsum(c03);
+    out[1][0] = s_hsum(c10);
+    out[1][1] = s_hsum(c11);
+    out[1][2] = s_hsum(c12);
+    out[1][3] = s_hsum(c13);
+}
+
+//  Four Q8_0 weight rows times one activation row (decode): four
+//  independent accumulator chains, each activation block loaded once.
+S_AVX2 static void
+s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const float *xd,
+                size_t n_blocks, float out[4])
+{
+    const bly_block_q8_0_t *w0 = (const void *) w, *w1 = (const void *) (w + w_row);
+    const bly_block_q8_0_t *w2 = (const void *) (w + 2 * w_row);
+    const bly_block_q8_0_t *w3 = (const void *) (w + 3 * w_row);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+#define S_ROW(wr, acc)                                                                             \
+    do {                                                                                           \
+        __m256i wv = _mm256_loadu_si256((const __m256i *) (wr)[b].qs);                             \
+        __m256i p = _mm256_madd_epi16(                                                             \
+            _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);       \
+        __m256 d = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((wr)[b].d)), dx);                        \
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);                                      \
+    } while (0)
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i xv = _mm256_loadu_si256((const __m256i *) x[b].qs);
+        __m256 dx = _mm256_broadcast_ss(&xd[b]);
+        S_ROW(w0, acc0);
+        S_ROW(w1, acc1);
+        S_ROW(w2, acc2);
+        S_ROW(w3, acc3);
+    }
+#undef S_ROW
+    out[0] = s_hsum(acc0);
+    out[1] = s_hsum(acc1);
+    out[2] = s_hsum(acc2);
+    out[3] = s_hsum(acc3);
+}
+
+//  Q4_K weights times Q8_K activations. Per superblock: 4-bit quants are
+//  unsigned, so maddubs takes them as is; each 32-quant sub-block's pair
+//  sums are scaled by its 6-bit scale with madd; the mins come in through
+//  the activation group sums (bsums).
+S_AVX2 static float
+s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *x, size_t n)
+{
+    const __m256i low4 = _mm256_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    float mins = 0.0f;
+    for (size_t b = 0; b < n / BLY_QK_K; b++) {
+        uint8_t sc[8], m[8];
+        int32_t msum = 0;
+        for (size_t j = 0; j < 8; j++) {
+            bly_ref_q4_k_scale_min(j, w[b].scales, &sc[j], &m[j]);
+            msum += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
+        }
+        __m256i isum = _mm256_setzero_si256();
+        for (size_t c = 0; c < 4; c++) {
+            __m256i q = _mm256_loadu_si256((const __m256i *) (w[b].qs + 32 * c));
+            __m256i lo = _mm256_and_si256(q, low4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
+            __m256i xl = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c));
+            __m256i xh = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c + 32));
+            __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
+                                           _mm256_set1_epi16(sc[2 * c]));
+            __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
+                                           _mm256_set1_epi16(sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+        }
+        float d = _cvtsh_ss(w[b].d) * x[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        mins += _cvtsh_ss(w[b].dmin) * x[b].d * (float) msum;
+    }
+    return s_hsum(acc) - mins;
+}
+
+//  Q6_K weights times Q8_K activations: quants rebuilt as unsigned 0..63
+//  (the -32 offset comes back through the group sums), pair sums scaled
+//  per 16-quant group with madd.
+S_AVX2 static float
+s_dot_q6_k_avx2(const bly_block_q6_k_t *w, const bly_block_q8_k_t *x, size_t n)
+{
+    const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < n / BLY_QK_K; b++) {
+        int32_t offset = 0;
+        for (size_t g = 0; g < 16; g++)
+            offset += w[b].scales[g] * x[b].bsums[g];
+        __m256i isum = _mm256_setzero_si256();
+        for (size_t c = 0; c < 2; c++) {
+            __m256i ql0 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c));
+            __m256i ql1 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c + 32));
+            __m256i qh = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * c));
+            //  Quarter k: low nibbles of ql0/ql1 (k = 0, 1) or high nibbles
+            //  (k = 2, 3), plus bits 2k..2k+1 of qh on top.
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                __m256i l = k & 1 ? ql1 : ql0;
+                __m256i nib = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), low4);
+                __m256i h = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), two);
+                q[k] = _mm256_or_si256(nib, _mm256_slli_epi16(h, 4));
+            }
+            for (size_t k = 0; k < 4; k++) {
+                const int8_t *sc = w[b].scales + 8 * c + 2 * k;
+                __m256i xv = _mm256_loadu_si256((const __m256i *) (x[b].qs + 128 * c + 32 * k));
+                __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[0]), _mm_set1_epi16(sc[1]));
+                isum = _mm256_add_epi32(isum,
+                                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scale));
+            }
+        }
+        float d = _cvtsh_ss(w[b].d) * x[b].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
+        acc = _mm256_add_ps(acc, _mm256_setr_ps(-32.0f * d * (float) offset, 0, 0, 0, 0, 0, 0, 0));
+    }
+    return s_hsum(acc);
+}
+
 S_AVX2 static void
 s_quantize_q8_0_avx2(const float *x, bly_block_q8_0_t *y, size_t n)
 {
@@ -247,6 +415,8 @@ bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
         case BLY_TYPE_F32: return s_dot_f32_avx2(w, x, n);
         case BLY_TYPE_F16: return s_dot_f16_avx2(w, x, n);
         case BLY_TYPE_BF16: return s_dot_bf16_avx2(w, x, n);
+        case BLY_TYPE_Q4_K: return s_dot_q4_k_avx2(w, x, n);
+        case BLY_TYPE_Q6_K: return s_dot_q6_k_avx2(w, x, n);
         case BLY_TYPE_Q8_0: {
             bly_assert(n % BLY_QK8_0 == 0);
             const bly_block_q8_0_t *xs[1] = {x};
@@ -266,54 +436,121 @@ bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
 //  One matmul call shared by the pool's threads.
 typedef struct {
     bly_pool_t *pool;     //  For the chunk counter.
-    bly_type_t wtype;     //  Weight type.
-    const uint8_t *w;     //  Weight rows.
+    bly_type_t wtype;     //  Weight type (of every matrix).
+    const bly_kern_mat_t *mats;   //  The matrices sharing this input.
+    size_t n_mats;        //  1..BLY_KERN_MATS_MAX.
+    size_t chunk_end[BLY_KERN_MATS_MAX];   //  Cumulative work chunks per matrix.
     size_t w_row;         //  Bytes per weight row.
     size_t n_in;          //  Elements per row.
-    size_t n_out;         //  Weight rows.
     const float *x;       //  Activations (float).
     uint8_t *xq;          //  Activations converted to the vec-dot type.
     size_t x_row;         //  Bytes per converted activation row.
+    float *xd;            //  Q8_0 only: activation block scales as floats.
     size_t n_tokens;      //  Activation rows.
-    float *y;             //  n_tokens rows of n_out.
-    size_t chunk_rows;    //  Weight rows per work chunk.
+    size_t chunk_rows;    //  Weight rows per work chunk (a multiple of 4).
+    bool tiled;           //  Q8_0 on AVX2: the 2x4 tile kernel.
 } s_matmul_t;
+
+size_t
+bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens)
+{
+    size_t size = bly_ref_matmul_scratch_size(wtype, n_in, n_tokens);
+    if (wtype == BLY_TYPE_Q8_0)
+        size += 64 + n_tokens * (n_in / BLY_QK8_0) * sizeof(float);
+    return size;
+}
+
+//  Quantize activation rows: all of them when called directly (pool NULL),
+//  else the rows the shared counter hands out.
+static void
+s_quantize_rows(s_matmul_t *job, bly_pool_t *pool)
+{
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    for (size_t i = 0;; i++) {
+        size_t t = pool ? bly_pool_next_chunk(pool) : i;
+        if (t >= job->n_tokens)
+            break;
+        uint8_t *row = job->xq + t * job->x_row;
+        bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, row, job->n_in);
+        const bly_block_q8_0_t *blocks = (const void *) row;
+        for (size_t b = 0; job->xd && b < n_blocks; b++)
+            job->xd[t * n_blocks + b] = bly_fp16_to_fp32(blocks[b].d);
+    }
+}
 
 static void
 s_quantize_worker(void *arg, size_t index, size_t n_threads)
 {
     s_matmul_t *job = arg;
-    for (size_t t = index; t < job->n_tokens; t += n_threads)
-        bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, job->xq + t * job->x_row,
-                              job->n_in);
+    (void) index;
+    (void) n_threads;
+    s_quantize_rows(job, job->pool);
 }
 
-//  Rows r0..r1 for every token, 4 tokens at a time so a weight row loaded
-//  once serves 4 activation rows; the chunk's rows stay in cache across
-//  token groups.
+//  Rows [r0, r1) of 1..4 tokens from t0, one row at a time.
 static void
-s_matmul_rows(const s_matmul_t *job, size_t r0, size_t r1)
+s_rows_simple(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1, size_t t0, size_t nt)
+{
+    size_t r = r0;
+#if S_X86
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    for (; job->xd && nt == 1 && r + 4 <= r1; r += 4) {
+        float out[4];
+        s_rows4_q8_0_x1((const uint8_t *) mat->w + r * job->w_row, job->w_row,
+                        (const void *) (job->xq + t0 * job->x_row), job->xd + t0 * n_blocks,
+                        n_blocks, out);
+        for (size_t i = 0; i < 4; i++)
+            mat->y[t0 * mat->n_out + r + i] = out[i];
+    }
+#endif
+    for (; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *) mat->w + r * job->w_row;
+#if S_X86
+        if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
+            const bly_block_q8_0_t *xs[4];
+            float out[4];
+            for (size_t t = 0; t < nt; t++)
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+            s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
+            for (size_t t = 0; t < nt; t++)
+                mat->y[(t0 + t) * mat->n_out + r] = out[t];
+            continue;
+        }
+#endif
+        for (size_t t = 0; t < nt; t++)
+            mat->y[(t0 + t) * mat->n_out + r]
+                = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
+    }
+}
+
+//  Rows r0..r1 for every token, in groups of 4 tokens so one weight row
+//  serves 4 activation rows; the chunk's rows stay in cache across groups.
+static void
+s_matmul_rows(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
 {
     for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
         size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
-        for (size_t r = r0; r < r1; r++) {
-            const uint8_t *wr = job->w + r * job->w_row;
+        size_t r = r0;
 #if S_X86
-            if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
-                const bly_block_q8_0_t *xs[4];
-                float out[4];
-                for (size_t t = 0; t < nt; t++)
-                    xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
-                s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
-                for (size_t t = 0; t < nt; t++)
-                    job->y[(t0 + t) * job->n_out + r] = out[t];
-                continue;
+        size_t n_blocks = job->n_in / BLY_QK8_0;
+        for (; job->tiled && nt == 4 && r + 2 <= r1; r += 2) {
+            const bly_block_q8_0_t *xs[4];
+            const float *xd[4];
+            for (size_t t = 0; t < 4; t++) {
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+                xd[t] = job->xd + (t0 + t) * n_blocks;
             }
-#endif
-            for (size_t t = 0; t < nt; t++)
-                job->y[(t0 + t) * job->n_out + r]
-                    = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
+            float out[2][4];
+            const uint8_t *w0 = (const uint8_t *) mat->w + r * job->w_row;
+            s_tile_q8_0_2x4((const void *) w0, (const void *) (w0 + job->w_row), xs, xd,
+                            n_blocks, out);
+            for (size_t t = 0; t < 4; t++) {
+                mat->y[(t0 + t) * mat->n_out + r] = out[0][t];
+                mat->y[(t0 + t) * mat->n_out + r + 1] = out[1][t];
+            }
         }
+#endif
+        s_rows_simple(job, mat, r, r1, t0, nt);
     }
 }
 
@@ -323,41 +560,71 @@ s_matmul_worker(void *arg, size_t index, size_t n_threads)
     s_matmul_t *job = arg;
     (void) index;
     (void) n_threads;
+    size_t m = 0;
     for (;;) {
-        size_t r0 = bly_pool_next_chunk(job->pool) * job->chunk_rows;
-        if (r0 >= job->n_out)
+        size_t chunk = bly_pool_next_chunk(job->pool);
+        while (m < job->n_mats && chunk >= job->chunk_end[m])
+            m++;
+        if (m == job->n_mats)
             break;
-        size_t r1 = r0 + job->chunk_rows < job->n_out ? r0 + job->chunk_rows : job->n_out;
-        s_matmul_rows(job, r0, r1);
+        const bly_kern_mat_t *mat = &job->mats[m];
+        size_t r0 = (chunk - (m ? job->chunk_end[m - 1] : 0)) * job->chunk_rows;
+        size_t r1 = r0 + job->chunk_rows < mat->n_out ? r0 + job->chunk_rows : mat->n_out;
+        s_matmul_rows(job, mat, r0, r1);
     }
+}
+
+void
+bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mats, size_t n_in,
+                      const float *x, size_t n_tokens, void *scratch)
+{
+    bly_assert(pool);
+    bly_assert(mats);
+    bly_assert(n_mats >= 1);
+    bly_assert(n_mats <= BLY_KERN_MATS_MAX);
+    bly_assert(x);
+    bly_assert(scratch);
+    bly_type_t wtype = mats[0].type;
+    size_t n_threads = bly_pool_size(pool), n_out = 0;
+    for (size_t m = 0; m < n_mats; m++) {
+        bly_assert(mats[m].type == wtype);
+        bly_assert(mats[m].w);
+        bly_assert(mats[m].y);
+        n_out += mats[m].n_out;
+    }
+    s_matmul_t job = {
+        .pool = pool, .wtype = wtype, .mats = mats, .n_mats = n_mats,
+        .w_row = bly_ref_row_size(wtype, n_in), .n_in = n_in, .x = x, .xq = scratch,
+        .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
+        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
+    };
+    if (wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
+        uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;
+        job.xd = (float *) ((end + 63) & ~(uintptr_t) 63);
+    }
+    //  Enough chunks per thread to balance a noisy machine, few enough that
+    //  the counter is not contended; a multiple of 4 for the row kernels.
+    size_t chunk = n_out / (n_threads * 16);
+    job.chunk_rows = (chunk < 4 ? 4 : chunk > 64 ? 64 : chunk) & ~(size_t) 3;
+    for (size_t m = 0; m < n_mats; m++)
+        job.chunk_end[m] = (m ? job.chunk_end[m - 1] : 0)
+                           + (mats[m].n_out + job.chunk_rows - 1) / job.chunk_rows;
+    if (n_tokens >= 4 && n_threads > 1) {
+        bly_pool_reset_chunks(pool);
+        bly_pool_run_dynamic(pool, s_quantize_worker, &job);
+    } else {
+        s_quantize_rows(&job, NULL);
+    }
+    bly_pool_reset_chunks(pool);
+    bly_pool_run_dynamic(pool, s_matmul_worker, &job);
 }
 
 void
 bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in, size_t n_out,
                 const float *x, size_t n_tokens, float *y, void *scratch)
 {
-    bly_assert(pool);
-    bly_assert(w);
-    bly_assert(x);
-    bly_assert(y);
-    bly_assert(scratch);
-    size_t n_threads = bly_pool_size(pool);
-    s_matmul_t job = {
-        .pool = pool, .wtype = wtype, .w = w, .w_row = bly_ref_row_size(wtype, n_in),
-        .n_in = n_in, .n_out = n_out, .x = x, .xq = scratch,
-        .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
-        .y = y,
-    };
-    //  Enough chunks per thread to balance a noisy machine, few enough that
-    //  the counter is not contended.
-    size_t chunk = n_out / (n_threads * 16);
-    job.chunk_rows = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
-    if (n_tokens >= 4 && n_threads > 1)
-        bly_pool_run(pool, s_quantize_worker, &job);
-    else
-        s_quantize_worker(&job, 0, 1);
-    bly_pool_reset_chunks(pool);
-    bly_pool_run(pool, s_matmul_worker, &job);
+    bly_kern_mat_t mat = {.type = wtype, .w = w, .n_out = n_out, .y = y};
+    bly_kern_matmul_multi(pool, &mat, 1, n_in, x, n_tokens, scratch);
 }
 
 /* ---- Attention --------------------------------------------------------- */
@@ -439,5 +706,5 @@ bly_kern_attention(bly_pool_t *pool, float *out, const float *q, const float *k_
         .pos = pos, .scores = scores, .scores_stride = scores_stride,
     };
     bly_pool_reset_chunks(pool);
-    bly_pool_run(pool, s_attention_worker, &job);
+    bly_pool_run_dynamic(pool, s_attention_worker, &job);
 }

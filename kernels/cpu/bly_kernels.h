@@ -38,10 +38,30 @@ void bly_kern_quantize_row(bly_type_t wtype, const float *x, void *y, size_t n);
 //  As bly_ref_vec_dot (float rounding may differ).
 float bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n);
 
+//  Bytes of scratch bly_kern_matmul needs (a little more than the
+//  reference: Q8_0 activation scales are kept as floats too).
+size_t bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens);
+
 //  As bly_ref_matmul, on the pool's threads. scratch: as
-//  bly_ref_matmul_scratch_size.
+//  bly_kern_matmul_scratch_size.
 void bly_kern_matmul(bly_pool_t *pool, bly_type_t wtype, const void *w, size_t n_in,
                      size_t n_out, const float *x, size_t n_tokens, float *y, void *scratch);
+
+//  One matrix of a bly_kern_matmul_multi call.
+typedef struct {
+    bly_type_t type;    //  Weight type (the same for all matrices of a call).
+    const void *w;      //  n_out rows of n_in elements.
+    size_t n_out;       //  Rows.
+    float *y;           //  n_tokens rows of n_out.
+} bly_kern_mat_t;
+
+#define BLY_KERN_MATS_MAX 4   //  Matrices one multi call may share an input across.
+
+//  Several matmuls of the same input (q/k/v, gate/up) in one pass over the
+//  pool: the activations are quantized once and one synchronisation
+//  covers all. Types must be equal. scratch: as bly_kern_matmul_scratch_size.
+void bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mats,
+                           size_t n_in, const float *x, size_t n_tokens, void *scratch);
 
 //  Causal GQA attention for `n_tokens` query rows at positions pos..pos+
 //  n_tokens-1 (row t attends to cache positions 0..pos+t), on the pool's

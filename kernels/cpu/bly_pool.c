@@ -8,13 +8,22 @@
 #include "bly_log.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 
-//  Busy-wait iterations before a waiting thread sleeps: about 0.1-0.5 ms,
-//  longer than the gap between two kernel runs in one forward pass.
-#define S_SPIN_MAX 20000
+//  A waiting thread first spins (S_SPIN_PAUSE pause instructions, a few
+//  microseconds: the usual gap between two kernel runs of a forward pass),
+//  then yields the core S_SPIN_YIELD times (on a busy machine the thread
+//  it waits for may need this core), then sleeps on a condition variable.
+#define S_SPIN_PAUSE 4000
+#define S_SPIN_YIELD 200
+#define S_SPIN_MAX (S_SPIN_PAUSE + S_SPIN_YIELD)
+
+//  Set in `joined` when a dynamic run stops taking helpers: a worker that
+//  wakes later skips the run instead of being waited for.
+#define S_CLOSED (1ull << 63)
 
 struct bly_pool_t {
     size_t n_threads;                      //  Including the caller.
@@ -23,7 +32,8 @@ struct bly_pool_t {
     pthread_cond_t wake;                   //  Workers sleep here between runs.
     pthread_cond_t done;                   //  The caller sleeps here for the last worker.
     atomic_uint_fast64_t generation;       //  Bumped once per run.
-    atomic_size_t pending;                 //  Workers still running this run.
+    atomic_uint_fast64_t joined;           //  Workers that joined this run; S_CLOSED bit.
+    atomic_size_t finished;                //  Workers that finished this run.
     atomic_size_t chunk;                   //  Dynamic work counter.
     atomic_bool stop;                      //  Set by destroy.
     bly_pool_fn *fn;                       //  This run's function.
@@ -31,8 +41,12 @@ struct bly_pool_t {
 };
 
 static inline void
-s_relax(void)
+s_relax(int spins)
 {
+    if (spins > S_SPIN_PAUSE) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
@@ -56,7 +70,7 @@ s_worker(void *arg_)
         int spins = 0;
         while (atomic_load_explicit(&self->generation, memory_order_acquire) == seen) {
             if (++spins < S_SPIN_MAX) {
-                s_relax();
+                s_relax(spins);
                 continue;
             }
             pthread_mutex_lock(&self->mutex);
@@ -67,13 +81,18 @@ s_worker(void *arg_)
         }
         if (atomic_load(&self->stop))
             return NULL;
+        //  Join the current run. A run cannot finish while a joined worker
+        //  is in it, so the generation read after joining is the one whose
+        //  fn/arg this worker runs.
+        uint64_t ticket = atomic_fetch_add_explicit(&self->joined, 1, memory_order_acq_rel);
         seen = atomic_load_explicit(&self->generation, memory_order_acquire);
+        if (ticket & S_CLOSED)
+            continue;
         self->fn(self->arg, index, self->n_threads);
-        if (atomic_fetch_sub_explicit(&self->pending, 1, memory_order_acq_rel) == 1) {
-            pthread_mutex_lock(&self->mutex);
-            pthread_cond_signal(&self->done);
-            pthread_mutex_unlock(&self->mutex);
-        }
+        atomic_fetch_add_explicit(&self->finished, 1, memory_order_acq_rel);
+        pthread_mutex_lock(&self->mutex);
+        pthread_cond_signal(&self->done);
+        pthread_mutex_unlock(&self->mutex);
     }
 }
 
@@ -136,6 +155,37 @@ bly_pool_size(const bly_pool_t *self)
     return self->n_threads;
 }
 
+//  Publish a run and wake the workers.
+static void
+s_dispatch(bly_pool_t *self, bly_pool_fn *fn, void *arg)
+{
+    self->fn = fn;
+    self->arg = arg;
+    atomic_store(&self->finished, 0);
+    atomic_store(&self->joined, 0);
+    pthread_mutex_lock(&self->mutex);
+    atomic_fetch_add_explicit(&self->generation, 1, memory_order_release);
+    pthread_cond_broadcast(&self->wake);
+    pthread_mutex_unlock(&self->mutex);
+}
+
+//  Wait until `target` workers finished the run.
+static void
+s_wait(bly_pool_t *self, uint64_t target)
+{
+    int spins = 0;
+    while (atomic_load_explicit(&self->finished, memory_order_acquire) < target) {
+        if (++spins < S_SPIN_MAX) {
+            s_relax(spins);
+            continue;
+        }
+        pthread_mutex_lock(&self->mutex);
+        while (atomic_load(&self->finished) < target)
+            pthread_cond_wait(&self->done, &self->mutex);
+        pthread_mutex_unlock(&self->mutex);
+    }
+}
+
 void
 bly_pool_run(bly_pool_t *self, bly_pool_fn *fn, void *arg)
 {
@@ -145,25 +195,24 @@ bly_pool_run(bly_pool_t *self, bly_pool_fn *fn, void *arg)
         fn(arg, 0, 1);
         return;
     }
-    self->fn = fn;
-    self->arg = arg;
-    atomic_store(&self->pending, self->n_threads - 1);
-    pthread_mutex_lock(&self->mutex);
-    atomic_fetch_add_explicit(&self->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&self->wake);
-    pthread_mutex_unlock(&self->mutex);
+    s_dispatch(self, fn, arg);
     fn(arg, 0, self->n_threads);
-    int spins = 0;
-    while (atomic_load_explicit(&self->pending, memory_order_acquire) != 0) {
-        if (++spins < S_SPIN_MAX) {
-            s_relax();
-            continue;
-        }
-        pthread_mutex_lock(&self->mutex);
-        while (atomic_load(&self->pending) != 0)
-            pthread_cond_wait(&self->done, &self->mutex);
-        pthread_mutex_unlock(&self->mutex);
+    s_wait(self, self->n_threads - 1);
+}
+
+void
+bly_pool_run_dynamic(bly_pool_t *self, bly_pool_fn *fn, void *arg)
+{
+    bly_assert(self);
+    bly_assert(fn);
+    if (self->n_threads == 1) {
+        fn(arg, 0, 1);
+        return;
     }
+    s_dispatch(self, fn, arg);
+    fn(arg, 0, self->n_threads);
+    uint64_t joined = atomic_fetch_or_explicit(&self->joined, S_CLOSED, memory_order_acq_rel);
+    s_wait(self, joined & ~S_CLOSED);
 }
 
 size_t

@@ -32,6 +32,13 @@ size_t bly_pool_size(const bly_pool_t *self);
 //  Run fn(arg, i, n) on every thread; returns when all have returned.
 void bly_pool_run(bly_pool_t *self, bly_pool_fn *fn, void *arg);
 
+//  Like bly_pool_run for work that any thread can take (split with the
+//  chunk counter below): fn runs on the caller and on the workers that
+//  wake before the caller has finished; workers still asleep or
+//  descheduled then are not waited for. On a busy machine this keeps one
+//  late thread from stalling every kernel.
+void bly_pool_run_dynamic(bly_pool_t *self, bly_pool_fn *fn, void *arg);
+
 //  A shared work counter for dynamic splitting inside one run: reset by
 //  the caller before bly_pool_run, then each thread takes the next chunk
 //  index until it passes the count. Returns the chunk index.

@@ -164,8 +164,8 @@ s_dequantize_q8_0(const bly_block_q8_0_t *x, float *y, size_t n)
 //  Scale and min of sub-block j (0..7) from the 12 packed bytes: the first
 //  four pairs sit in the low 6 bits of bytes 0..7; the last four keep their
 //  low 4 bits in bytes 8..11 and their high 2 bits in the top of bytes 0..7.
-static void
-s_q4_k_scale_min(size_t j, const uint8_t *q, uint8_t *scale, uint8_t *min)
+void
+bly_ref_q4_k_scale_min(size_t j, const uint8_t *q, uint8_t *scale, uint8_t *min)
 {
     if (j < 4) {
         *scale = q[j] & 63;
@@ -186,7 +186,7 @@ s_dequantize_q4_k(const bly_block_q4_k_t *x, float *y, size_t n)
             const uint8_t *q = x[b].qs + chunk * 32;
             for (size_t half = 0; half < 2; half++) {
                 uint8_t sc, m;
-                s_q4_k_scale_min(chunk * 2 + half, x[b].scales, &sc, &m);
+                bly_ref_q4_k_scale_min(chunk * 2 + half, x[b].scales, &sc, &m);
                 float scale = d * sc, offset = dmin * m;
                 for (size_t l = 0; l < 32; l++) {
                     int v = half ? q[l] >> 4 : q[l] & 0xf;
@@ -355,7 +355,7 @@ s_dot_q4_k(const bly_block_q4_k_t *w, const bly_block_q8_k_t *x, size_t n)
         int32_t isum = 0, msum = 0;
         for (size_t j = 0; j < 8; j++) {
             uint8_t sc, m;
-            s_q4_k_scale_min(j, w[b].scales, &sc, &m);
+            bly_ref_q4_k_scale_min(j, w[b].scales, &sc, &m);
             const uint8_t *q = w[b].qs + (j / 2) * 32;
             int32_t dot = 0;
             for (size_t l = 0; l < 32; l++) {

@@ -90,6 +90,12 @@ size_t bly_ref_block_elements(bly_type_t type);
 
 /* ---- Dequantization and quantization ----------------------------------- */
 
+//  Scale and min (6 bits each) of Q4_K sub-block j (0..7) from the 12
+//  packed bytes: the first four pairs sit in the low 6 bits of bytes 0..7;
+//  the last four keep their low 4 bits in bytes 8..11 and their high 2
+//  bits in the top of bytes 0..7.
+void bly_ref_q4_k_scale_min(size_t j, const uint8_t *packed, uint8_t *scale, uint8_t *min);
+
 //  Dequantize `n` elements (a multiple of the block size) of a row.
 void bly_ref_dequantize_row(bly_type_t type, const void *src, float *dst, size_t n);
 

@@ -42,7 +42,26 @@ void bly_cli_print_json_string(FILE *out, const char *text, size_t size);
 int bly_cli_version(int argc, char **argv);
 int bly_cli_keygen(int argc, char **argv);
 int bly_cli_testnet(int argc, char **argv);
+int bly_cli_status(int argc, char **argv);
+
+//  Shared by status and testnet.
+typedef struct _bly_bootstrap_msg_t bly_bootstrap_msg_t;
+
+//  Ask the bootstrap at `endpoint` (node id `server_hex`) for its peer list,
+//  optionally only nodes running `role`. A fresh peers message (caller
+//  destroys), or NULL with a reason in `err` (no answer within timeout_ms,
+//  refused, bad key).
+bly_bootstrap_msg_t *bly_cli_fetch_peers(const char *endpoint, const char *server_hex,
+                                         const char *role, int timeout_ms, char *err,
+                                         size_t err_size);
+
+//  The bootstrap endpoint and node id (hex, 65 bytes) of the testnet in `dir`.
+//  Returns 0, or -1 after printing why.
+int bly_cli_testnet_bootstrap(const char *dir, char *endpoint, size_t endpoint_size,
+                              char *server_hex);
 int bly_cli_tokenize(int argc, char **argv);
 int bly_cli_mkmodel(int argc, char **argv);
+int bly_cli_generate(int argc, char **argv);
+int bly_cli_bench(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@
     add router, layer-shard and validator kinds there.
     ========================================================================= */
 
+#include "bly_bootstrap_msg.h"
 #include "bly_cli.h"
 #include "bly_identity.h"
 #include "bly_limits.h"
@@ -252,6 +253,8 @@ typedef struct {
     char pid_file[BLY_PATH_MAX];         //  Its pid file.
     char log_file[BLY_PATH_MAX + 16];    //  Its log.
     bool seed;                           //  Has no bootstrap: starts first.
+    char key_file[BLY_PATH_MAX];         //  Its identity key file.
+    char serves[BLY_ENDPOINT_MAX];       //  Its bootstrap actor's endpoint, or "".
 } s_member_t;
 
 typedef struct {
@@ -273,13 +276,23 @@ s_load_member(s_member_t *member, const char *manifest_path)
     snprintf(member->manifest, sizeof(member->manifest), "%s", manifest_path);
     int rc = bly_manifest_get_path(m, BLY_MANIFEST_NODE, "pid_file", member->pid_file,
                                    sizeof(member->pid_file));
+    bool has_pid_file = rc == 0;
     member->seed = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap") == NULL;
+    if (bly_manifest_get_path(m, BLY_MANIFEST_NODE, "key_file", member->key_file,
+                              sizeof(member->key_file))
+        != 0)
+        rc = -1;
+    member->serves[0] = 0;
+    for (size_t i = 0; i < bly_manifest_actor_count(m); i++)
+        if (strcmp(bly_manifest_actor_role(m, i), "bootstrap") == 0)
+            snprintf(member->serves, sizeof(member->serves), "%s",
+                     bly_manifest_get(m, (int) i, "endpoint"));
     bly_manifest_destroy(&m);
     snprintf(member->log_file, sizeof(member->log_file), "%s", manifest_path);
     char *slash = strrchr(member->log_file, '/');
     bly_assert(slash);
     snprintf(slash, sizeof(member->log_file) - (size_t) (slash - member->log_file), "/node.log");
-    if (rc != 0)
+    if (!has_pid_file)
         fprintf(stderr, "blyan testnet: %s has no pid_file\n", manifest_path);
     return rc;
 }
@@ -323,6 +336,55 @@ s_net_find(s_net_t *net, const char *name)
             return &net->members[i];
     fprintf(stderr, "blyan testnet: no node named '%s'\n", name);
     return NULL;
+}
+
+//  The member running the bootstrap actor, its endpoint and node id.
+static int
+s_net_bootstrap(const s_net_t *net, char *endpoint, size_t endpoint_size, char *server_hex)
+{
+    for (size_t i = 0; i < net->count; i++) {
+        const s_member_t *member = &net->members[i];
+        if (!member->serves[0])
+            continue;
+        char err[512];
+        bly_identity_t *identity = bly_identity_load(member->key_file, err, sizeof(err));
+        if (!identity) {
+            fprintf(stderr, "blyan testnet: %s\n", err);
+            return -1;
+        }
+        snprintf(server_hex, BLY_IDENTITY_HEX_SIZE, "%s", bly_identity_id_hex(identity));
+        bly_identity_destroy(&identity);
+        snprintf(endpoint, endpoint_size, "%s", member->serves);
+        return 0;
+    }
+    fprintf(stderr, "blyan testnet: no member runs a bootstrap actor\n");
+    return -1;
+}
+
+int
+bly_cli_testnet_bootstrap(const char *dir, char *endpoint, size_t endpoint_size, char *server_hex)
+{
+    s_net_t *net = calloc(1, sizeof(*net));
+    bly_assert(net);
+    int rc = s_net_load(net, dir);
+    if (rc == 0)
+        rc = s_net_bootstrap(net, endpoint, endpoint_size, server_hex);
+    free(net);
+    return rc;
+}
+
+//  Registered nodes the bootstrap reports, or -1 when it does not answer.
+static long
+s_mesh_count(const s_net_t *net, int timeout_ms)
+{
+    char endpoint[BLY_ENDPOINT_MAX], hex[BLY_IDENTITY_HEX_SIZE], err[512];
+    if (s_net_bootstrap(net, endpoint, sizeof(endpoint), hex) != 0)
+        return -1;
+    bly_bootstrap_msg_t *peers = bly_cli_fetch_peers(endpoint, hex, NULL, timeout_ms, err,
+                                                     sizeof(err));
+    long count = peers ? (long) bly_bootstrap_msg_peers_count(peers) : -1;
+    bly_bootstrap_msg_destroy(&peers);
+    return count;
 }
 
 //  ---------------------------------------------------------------------
@@ -536,8 +598,21 @@ s_start(s_net_t *net)
                 (void) s_stop_member(&net->members[j - 1], false);
             return 1;
         }
-    printf("testnet: %zu processes running\n", net->count);
-    return 0;
+    //  Up means registered: wait (bounded) until the bootstrap lists every
+    //  member that joins through it.
+    size_t joining = 0;
+    for (size_t i = 0; i < net->count; i++)
+        joining += !net->members[i].seed;
+    long seen = -1;
+    for (long waited = 0; waited <= S_START_WAIT_MS && seen < (long) joining;
+         waited += 10 * S_POLL_MS) {
+        seen = s_mesh_count(net, 1000);
+        if (seen < (long) joining)
+            s_sleep_ms(10 * S_POLL_MS);
+    }
+    printf("testnet: %zu processes running, %ld of %zu nodes registered\n", net->count, seen,
+           joining);
+    return seen >= (long) joining ? 0 : 1;
 }
 
 static int
@@ -566,6 +641,13 @@ s_status(s_net_t *net)
                member->manifest);
     }
     printf("testnet: %zu of %zu running\n", running, net->count);
+    long registered = s_mesh_count(net, 1000);
+    if (registered >= 0)
+        printf("testnet: the bootstrap lists %ld registered nodes (blyan status --dir for "
+               "details)\n",
+               registered);
+    else
+        printf("testnet: the bootstrap does not answer\n");
     return 0;
 }
 

@@ -21,10 +21,13 @@ typedef struct {
 
 static const s_command_t s_commands[] = {
     {"version", bly_cli_version, "print the version"},
+    {"status", bly_cli_status, "show a bootstrap's view of the mesh"},
     {"keygen", bly_cli_keygen, "create a node identity key file"},
     {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
     {"tokenize", bly_cli_tokenize, "print the token ids of a text"},
     {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
+    {"generate", bly_cli_generate, "generate text with a model on this machine"},
+    {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
 };
 
 static void

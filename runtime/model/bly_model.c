@@ -214,6 +214,11 @@ s_tensor(bly_model_t *self, const char *name, uint64_t ne0, uint64_t ne1, bool f
                 name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, want1);
         return -1;
     }
+    if ((uintptr_t) t->data % (t->type == BLY_TYPE_F32 ? 4 : 2) != 0) {
+        s_error(error, error_size, "model: tensor %s data is not aligned for %s", name,
+                bly_type_name(t->type));
+        return -1;
+    }
     if (ne0 % bly_ref_block_elements(t->type) != 0
         || t->size != bly_ref_row_size(t->type, ne0) * want1) {
         s_error(error, error_size, "model: tensor %s rows do not fit its %s blocks", name,
@@ -311,13 +316,24 @@ bly_model_t *
 bly_model_load(const char *path, char *error, size_t error_size)
 {
     bly_assert(path);
+    bly_gguf_t *gguf = bly_gguf_open(path, error, error_size);
+    return gguf ? bly_model_from_gguf(&gguf, error, error_size) : NULL;
+}
+
+bly_model_t *
+bly_model_from_gguf(bly_gguf_t **gguf_p, char *error, size_t error_size)
+{
+    bly_assert(gguf_p);
+    bly_assert(*gguf_p);
     bly_model_t *self = calloc(1, sizeof(*self));
     if (!self) {
+        bly_gguf_destroy(gguf_p);
         s_error(error, error_size, "model: out of memory");
         return NULL;
     }
-    self->gguf = bly_gguf_open(path, error, error_size);
-    if (!self->gguf || s_load_hparams(self, error, error_size) != 0
+    self->gguf = *gguf_p;
+    *gguf_p = NULL;
+    if (s_load_hparams(self, error, error_size) != 0
         || s_load_tensors(self, error, error_size) != 0) {
         bly_model_destroy(&self);
         return NULL;
@@ -517,6 +533,26 @@ s_matmul(bly_model_ctx_t *self, const s_weight_t *w, size_t n_in, size_t n_out, 
     bly_kern_matmul(self->pool, w->type, w->data, n_in, n_out, x, n_tokens, y, self->scratch);
 }
 
+//  Matmuls of one input: one pass when the weight types agree.
+static void
+s_matmul_group(bly_model_ctx_t *self, const s_weight_t *const *w, const size_t *n_out,
+               float *const *y, size_t n, size_t n_in, const float *x, size_t n_tokens)
+{
+    bly_kern_mat_t mats[BLY_KERN_MATS_MAX];
+    bool same = true;
+    for (size_t i = 0; i < n; i++) {
+        mats[i] = (bly_kern_mat_t) {.type = w[i]->type, .w = w[i]->data, .n_out = n_out[i],
+                                    .y = y[i]};
+        same = same && w[i]->type == w[0]->type;
+    }
+    if (same) {
+        bly_kern_matmul_multi(self->pool, mats, n, n_in, x, n_tokens, self->scratch);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        bly_kern_matmul_multi(self->pool, &mats[i], 1, n_in, x, n_tokens, self->scratch);
+}
+
 //  q/k norm (qwen3), RoPE, and the new keys and values into the cache.
 static void
 s_qk_prepare(bly_model_ctx_t *self, const s_layer_t *l, float *k_cache, float *v_cache,
@@ -554,9 +590,10 @@ s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t p
     for (size_t t = 0; t < n_tokens; t++)
         bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->attn_norm, n_embd,
                         hp->rms_eps);
-    s_matmul(self, &l->wq, n_embd, self->q_dim, self->xn, n_tokens, self->q);
-    s_matmul(self, &l->wk, n_embd, self->kv_dim, self->xn, n_tokens, self->k);
-    s_matmul(self, &l->wv, n_embd, self->kv_dim, self->xn, n_tokens, self->v);
+    const s_weight_t *qkv[3] = {&l->wq, &l->wk, &l->wv};
+    const size_t qkv_out[3] = {self->q_dim, self->kv_dim, self->kv_dim};
+    float *const qkv_y[3] = {self->q, self->k, self->v};
+    s_matmul_group(self, qkv, qkv_out, qkv_y, 3, n_embd, self->xn, n_tokens);
     s_qk_prepare(self, l, k_cache, v_cache, n_tokens, pos);
     bly_kern_attention(self->pool, self->attn, self->q, k_cache, v_cache, hp->n_head,
                        hp->n_kv_head, hp->head_dim, n_tokens, pos, self->scores, self->n_ctx);
@@ -565,8 +602,10 @@ s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t p
     for (size_t t = 0; t < n_tokens; t++)
         bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->ffn_norm, n_embd,
                         hp->rms_eps);
-    s_matmul(self, &l->gate, n_embd, hp->n_ff, self->xn, n_tokens, self->gate);
-    s_matmul(self, &l->up, n_embd, hp->n_ff, self->xn, n_tokens, self->up);
+    const s_weight_t *ffn[2] = {&l->gate, &l->up};
+    const size_t ffn_out[2] = {hp->n_ff, hp->n_ff};
+    float *const ffn_y[2] = {self->gate, self->up};
+    s_matmul_group(self, ffn, ffn_out, ffn_y, 2, n_embd, self->xn, n_tokens);
     bly_ref_swiglu(self->gate, self->gate, self->up, n_tokens * hp->n_ff);
     s_matmul(self, &l->down, hp->n_ff, n_embd, self->gate, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);

@@ -61,6 +61,11 @@ typedef struct bly_model_ctx_t bly_model_ctx_t;
 //  reason into `error` when the file, a key or a tensor is wrong.
 BLY_MUST_USE bly_model_t *bly_model_load(const char *path, char *error, size_t error_size);
 
+//  The same from an open GGUF, which the model takes over (*gguf_p is set
+//  to NULL, and destroyed on failure too).
+BLY_MUST_USE bly_model_t *bly_model_from_gguf(bly_gguf_t **gguf_p, char *error,
+                                              size_t error_size);
+
 //  Unmap and free. Harmless on NULL *self_p. Contexts must be destroyed first.
 void bly_model_destroy(bly_model_t **self_p);
 

@@ -12,20 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BLY_Q8_0_BLOCK 32
+#include "bly_ref.h"
 
-//  One Q8_0 block as stored in GGUF (34 bytes).
-typedef struct {
-    uint16_t d;                     //  Scale, F16.
-    int8_t qs[BLY_Q8_0_BLOCK];      //  Quants.
-} bly_block_q8_0_t;
-
-_Static_assert(sizeof(bly_block_q8_0_t) == 34, "Q8_0 blocks are 34 bytes in GGUF");
-
-//  Scalar conversions: round to nearest even; overflow gives infinity,
-//  NaN stays NaN.
-uint16_t bly_fp32_to_fp16(float value);
-uint16_t bly_fp32_to_bf16(float value);
+//  Block types and the scalar F16/BF16 conversions come from the reference
+//  kernels, so writer and engine agree bit for bit.
 
 //  Rows of n values. For Q8_0, n must be a multiple of 32 and `out`
 //  holds n / 32 blocks.

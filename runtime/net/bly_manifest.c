@@ -200,8 +200,16 @@ s_parse_line(s_parse_t *ctx, char *text, size_t len, int line)
         }
     if (text[indent] == 0 || text[indent] == '#')
         return;
-    if (indent == 0)
+    if (indent == 0) {
+        //  A section name may carry a comment: "actor   # the registry".
+        char *hash = strchr(text, '#');
+        if (hash) {
+            *hash = 0;
+            for (size_t n = strlen(text); n > 0 && text[n - 1] == ' '; n--)
+                text[n - 1] = 0;
+        }
         s_parse_header(ctx, text, line);
+    }
     else if (indent == 4)
         s_parse_entry(ctx, text + 4, line);
     else

@@ -160,6 +160,15 @@ bly_node_check(const char *path, char *err, size_t err_size)
                        bly_manifest_line(m, BLY_MANIFEST_NODE,
                                          has_bootstrap ? "bootstrap" : "bootstrap_key"),
                        "bootstrap and bootstrap_key must be given together");
+    const char *key_hex = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap_key");
+    uint8_t key[BLY_IDENTITY_PUBLIC_SIZE];
+    char z85[BLY_IDENTITY_Z85_SIZE];
+    if (key_hex
+        && (bly_identity_id_from_hex(key_hex, key) != 0
+            || bly_identity_curve_z85_from_id(key, z85) != 0))
+        s_append_error(err, err_size, bly_manifest_name(m),
+                       bly_manifest_line(m, BLY_MANIFEST_NODE, "bootstrap_key"),
+                       "bootstrap_key is not a node id (not an Ed25519 public key)");
     if (err[0])
         bly_manifest_destroy(&m);
     return m;

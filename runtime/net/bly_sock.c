@@ -9,10 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
-//  Options every socket gets before bind or connect. Returns 0 or -1.
-static int
-s_set_bounds(zsock_t *sock)
+//  A socket with the options every socket gets before bind or connect. NULL
+//  with a reason in `err`.
+static zsock_t *
+s_new_bounded(int type, char *err, size_t err_size)
 {
+    zsock_t *sock = zsock_new(type);
+    if (!sock) {
+        snprintf(err, err_size, "cannot create a socket");
+        return NULL;
+    }
     void *handle = zsock_resolve(sock);
     int hwm = BLY_SOCKET_HWM;
     int sndtimeo = BLY_SOCKET_SNDTIMEO_MS;
@@ -22,9 +28,11 @@ s_set_bounds(zsock_t *sock)
         || zmq_setsockopt(handle, ZMQ_RCVHWM, &hwm, sizeof(hwm)) != 0
         || zmq_setsockopt(handle, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo)) != 0
         || zmq_setsockopt(handle, ZMQ_LINGER, &linger, sizeof(linger)) != 0
-        || zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &maxmsgsize, sizeof(maxmsgsize)) != 0)
-        return -1;
-    return 0;
+        || zmq_setsockopt(handle, ZMQ_MAXMSGSIZE, &maxmsgsize, sizeof(maxmsgsize)) != 0) {
+        snprintf(err, err_size, "cannot set socket options: %s", zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+    }
+    return sock;
 }
 
 zsock_t *
@@ -35,28 +43,22 @@ bly_sock_server(int type, const bly_identity_t *identity, const char *zap_domain
     bly_assert(zap_domain);
     bly_assert(endpoint);
     bly_assert(err);
-    zsock_t *sock = zsock_new(type);
-    if (!sock) {
-        snprintf(err, err_size, "cannot create a socket");
+    zsock_t *sock = s_new_bounded(type, err, err_size);
+    if (!sock)
         return NULL;
-    }
     void *handle = zsock_resolve(sock);
     int enforce = 1;
-    if (s_set_bounds(sock) != 0
-        || zmq_setsockopt(handle, ZMQ_ZAP_DOMAIN, zap_domain, strlen(zap_domain)) != 0
+    if (zmq_setsockopt(handle, ZMQ_ZAP_DOMAIN, zap_domain, strlen(zap_domain)) != 0
         || zmq_setsockopt(handle, 93 /* ZMQ_ZAP_ENFORCE_DOMAIN */, &enforce, sizeof(enforce))
                != 0
-        || bly_identity_apply_curve_server(identity, sock) != 0) {
-        snprintf(err, err_size, "cannot set socket options: %s", zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        || bly_identity_apply_curve_server(identity, sock) != 0)
+        snprintf(err, err_size, "cannot set CURVE server options: %s", zmq_strerror(zmq_errno()));
+    else if (zsock_bind(sock, "%s", endpoint) < 0)
         snprintf(err, err_size, "cannot bind %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    return sock;
+    else
+        return sock;
+    zsock_destroy(&sock);
+    return NULL;
 }
 
 zsock_t *
@@ -67,22 +69,18 @@ bly_sock_client(int type, const bly_identity_t *identity, const char *server_z85
     bly_assert(server_z85);
     bly_assert(endpoint);
     bly_assert(err);
-    zsock_t *sock = zsock_new(type);
-    if (!sock) {
-        snprintf(err, err_size, "cannot create a socket");
+    zsock_t *sock = s_new_bounded(type, err, err_size);
+    if (!sock)
         return NULL;
-    }
-    if (s_set_bounds(sock) != 0 || bly_identity_apply_curve_client(identity, sock, server_z85) != 0) {
-        snprintf(err, err_size, "cannot set socket options (server key must be 40 Z85 characters)");
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    if (zsock_connect(sock, "%s", endpoint) != 0) {
+    if (bly_identity_apply_curve_client(identity, sock, server_z85) != 0)
+        snprintf(err, err_size, "cannot set CURVE client options (server key must be 40 Z85 "
+                                "characters)");
+    else if (zsock_connect(sock, "%s", endpoint) != 0)
         snprintf(err, err_size, "cannot connect to %s: %s", endpoint, zmq_strerror(zmq_errno()));
-        zsock_destroy(&sock);
-        return NULL;
-    }
-    return sock;
+    else
+        return sock;
+    zsock_destroy(&sock);
+    return NULL;
 }
 
 static bool

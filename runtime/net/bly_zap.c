@@ -25,6 +25,7 @@ typedef struct {
     uint64_t accepts;                         //  Requests accepted.
     uint64_t denials;                         //  Requests refused.
     bly_ratelimit_t log_limit;                //  Refusal log lines.
+    bool bound;                               //  The handler holds the ZAP endpoint.
     bool terminated;                          //  Set by $TERM.
 } s_zap_t;
 
@@ -185,6 +186,10 @@ s_zap_destroy(s_zap_t **self_p)
     for (size_t i = 0; i < BLY_ZAP_DOMAINS_MAX; i++)
         free(self->domains[i].keys);
     zpoller_destroy(&self->poller);
+    //  Unbind first: inproc endpoints are released at once, a closed socket's
+    //  only when libzmq reaps it, and the next handler must be able to bind.
+    if (self->bound)
+        zsock_unbind(self->handler, "%s", S_ZAP_ENDPOINT);
     zsock_destroy(&self->handler);
     free(self);
     *self_p = NULL;
@@ -202,6 +207,7 @@ bly_zap_actor(zsock_t *pipe, void *args)
     self->handler = zsock_new(ZMQ_REP);
     bly_assert(self->handler);
     int rc = zsock_bind(self->handler, "%s", S_ZAP_ENDPOINT);
+    self->bound = rc == 0;
     zsock_signal(pipe, 0);                   //  Unblocks zactor_new().
     zsock_signal(pipe, rc == 0 ? 0 : 1);     //  Read by bly_zap_new().
     self->poller = zpoller_new(pipe, rc == 0 ? self->handler : NULL, NULL);

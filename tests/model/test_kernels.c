@@ -64,7 +64,8 @@ static void
 s_check_matmul(bly_pool_t *pool, bly_type_t type, size_t n_in, size_t n_out, size_t n_tok)
 {
     size_t w_size = bly_ref_row_size(type, n_in) * n_out;
-    size_t scratch_size = bly_ref_matmul_scratch_size(type, n_in, n_tok);
+    size_t scratch_size = bly_kern_matmul_scratch_size(type, n_in, n_tok);
+    size_t ref_size = bly_ref_matmul_scratch_size(type, n_in, n_tok);
     uint8_t *w = malloc(w_size), *s1 = malloc(scratch_size), *s2 = malloc(scratch_size);
     float *x = malloc(n_in * n_tok * sizeof(float));
     float *y1 = malloc(n_out * n_tok * sizeof(float)), *y2 = malloc(n_out * n_tok * sizeof(float));
@@ -74,7 +75,7 @@ s_check_matmul(bly_pool_t *pool, bly_type_t type, size_t n_in, size_t n_out, siz
         x[i] = s_randf() * 2.0f;
     bly_ref_matmul(type, w, n_in, n_out, x, n_tok, y1, s1);
     bly_kern_matmul(pool, type, w, n_in, n_out, x, n_tok, y2, s2);
-    ck_assert_msg(memcmp(s1, s2, scratch_size) == 0, "quantized activations differ, type %d",
+    ck_assert_msg(memcmp(s1, s2, ref_size) == 0, "quantized activations differ, type %d",
                   type);
     double e = s_nmse(y2, y1, n_out * n_tok);
     ck_assert_msg(e < 1e-10, "type %d %zux%zu x%zu: nmse %g", type, n_in, n_out, n_tok, e);
@@ -97,6 +98,7 @@ s_check_all_types(size_t n_threads)
         s_check_matmul(pool, BLY_TYPE_F16, 45, 7, toks[t]);
         s_check_matmul(pool, BLY_TYPE_BF16, 19, 11, toks[t]);
         s_check_matmul(pool, BLY_TYPE_Q8_0, 160, 67, toks[t]);
+        s_check_matmul(pool, BLY_TYPE_Q8_0, 96, 10, toks[t] * 3);
         s_check_matmul(pool, BLY_TYPE_Q4_K, 512, 9, toks[t]);
         s_check_matmul(pool, BLY_TYPE_Q6_K, 256, 5, toks[t]);
     }
@@ -117,6 +119,34 @@ START_TEST(test_matmul_portable)
     ck_assert_int_eq(bly_kern_set_isa(BLY_KERN_PORTABLE), BLY_KERN_PORTABLE);
     s_check_all_types(2);
     bly_kern_set_isa(BLY_KERN_AVX2);
+}
+END_TEST
+
+//  A multi call equals separate calls, bit for bit (odd row counts).
+START_TEST(test_matmul_multi)
+{
+    enum { IN = 96, T = 6 };
+    const size_t outs[3] = {13, 7, 21};
+    static uint8_t w[3][21 * 102];
+    static float x[T * IN], y1[3][T * 21], y2[3][T * 21];
+    static uint8_t scratch[8192];
+    ck_assert_uint_le(bly_kern_matmul_scratch_size(BLY_TYPE_Q8_0, IN, T), sizeof(scratch));
+    for (size_t i = 0; i < T * IN; i++)
+        x[i] = s_randf();
+    bly_pool_t *pool = bly_pool_new(2);
+    bly_kern_mat_t mats[3];
+    for (size_t m = 0; m < 3; m++) {
+        s_fill_weights(BLY_TYPE_Q8_0, w[m], IN, outs[m]);
+        mats[m] = (bly_kern_mat_t) {BLY_TYPE_Q8_0, w[m], outs[m], y2[m]};
+        bly_kern_matmul(pool, BLY_TYPE_Q8_0, w[m], IN, outs[m], x, T, y1[m], scratch);
+    }
+    for (size_t t = 1; t <= T; t += T - 1) {
+        bly_kern_matmul_multi(pool, mats, 3, IN, x, t, scratch);
+        for (size_t m = 0; m < 3; m++)
+            for (size_t i = 0; i < t * outs[m]; i++)
+                ck_assert(y1[m][i] == y2[m][i]);
+    }
+    bly_pool_destroy(&pool);
 }
 END_TEST
 
@@ -200,6 +230,42 @@ START_TEST(test_pool)
 }
 END_TEST
 
+//  Dynamic runs: every chunk is taken exactly once, whichever threads join.
+typedef struct {
+    bly_pool_t *pool;
+    atomic_int taken[64];
+} s_chunks_t;
+
+static void
+s_take_chunks(void *arg, size_t index, size_t n_threads)
+{
+    s_chunks_t *c = arg;
+    (void) index;
+    (void) n_threads;
+    size_t i;
+    while ((i = bly_pool_next_chunk(c->pool)) < 64)
+        atomic_fetch_add(&c->taken[i], 1);
+}
+
+START_TEST(test_pool_dynamic)
+{
+    for (size_t n = 1; n <= 4; n++) {
+        s_chunks_t c = {.pool = bly_pool_new(n)};
+        for (int run = 0; run < 300; run++) {
+            bly_pool_reset_chunks(c.pool);
+            bly_pool_run_dynamic(c.pool, s_take_chunks, &c);
+            //  A static run in between must still reach every thread.
+            s_count_t k = {0};
+            bly_pool_run(c.pool, s_count, &k);
+            ck_assert_int_eq(atomic_load(&k.calls), (int) n);
+        }
+        for (int i = 0; i < 64; i++)
+            ck_assert_int_eq(atomic_load(&c.taken[i]), 300);
+        bly_pool_destroy(&c.pool);
+    }
+}
+END_TEST
+
 int
 main(void)
 {
@@ -209,8 +275,10 @@ main(void)
     tcase_add_test(tc, test_matmul_simd);
     tcase_add_test(tc, test_matmul_portable);
     tcase_add_test(tc, test_quantize_exact);
+    tcase_add_test(tc, test_matmul_multi);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_pool);
+    tcase_add_test(tc, test_pool_dynamic);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

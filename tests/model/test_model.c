@@ -151,7 +151,7 @@ s_load(const char *name)
 
 //  Everything the golden file says for one model, within `tol`.
 static void
-s_check_golden(const char *name, double tol, size_t n_threads)
+s_check_golden(const char *name, double tol, size_t n_threads, size_t max_steps)
 {
     bly_model_t *model = s_load(name);
     const bly_model_hparams_t *hp = bly_model_hparams(model);
@@ -185,7 +185,8 @@ s_check_golden(const char *name, double tol, size_t n_threads)
         free(want);
         //  Greedy steps, each token fed back alone.
         size_t pos = pr->n_prompt;
-        for (size_t s = 0; s < pr->safe_steps; s++) {
+        size_t steps = pr->safe_steps < max_steps ? pr->safe_steps : max_steps;
+        for (size_t s = 0; s < steps; s++) {
             int32_t id = (int32_t) bly_ref_argmax(logits, hp->n_vocab);
             ck_assert_msg(id == pr->greedy_ids[s], "%s P%zu step %zu: id %d vs %d", name, k + 1,
                           s, id, pr->greedy_ids[s]);
@@ -204,25 +205,25 @@ s_check_golden(const char *name, double tol, size_t n_threads)
 
 START_TEST(test_golden_f32)
 {
-    s_check_golden("qwen3-tiny-f32", 1e-4, 2);
+    s_check_golden("qwen3-tiny-f32", 1e-4, 2, 32);
 }
 END_TEST
 
 START_TEST(test_golden_q8)
 {
-    s_check_golden("qwen3-tiny-q8", 0.25, 2);
-    //  The quantized-activation path is exact enough to hold far tighter.
-    s_check_golden("qwen3-tiny-q8", 1e-3, 1);
+    //  The README allows 0.25; quantizing activations exactly as llama.cpp
+    //  does holds far tighter.
+    s_check_golden("qwen3-tiny-q8", 1e-3, 2, 32);
 }
 END_TEST
 
 START_TEST(test_golden_portable)
 {
     bly_kern_set_isa(BLY_KERN_PORTABLE);
-    s_check_golden("qwen3-tiny-f32", 1e-4, 1);
+    s_check_golden("qwen3-tiny-f32", 1e-4, 1, 8);
     //  Sums in double can move one activation across a Q8_0 rounding
     //  boundary (up to 0.2 per the testdata README): the README tolerance.
-    s_check_golden("qwen3-tiny-q8", 0.25, 3);
+    s_check_golden("qwen3-tiny-q8", 0.25, 3, 8);
     bly_kern_set_isa(BLY_KERN_AVX2);
 }
 END_TEST
@@ -302,6 +303,28 @@ START_TEST(test_chunked_prefill)
         free(want);
         bly_model_destroy(&model);
     }
+}
+END_TEST
+
+//  Bit-identical results whatever the thread count: each output row and
+//  each attention head is computed whole by one thread, so a validator
+//  re-running a hop on another machine size gets the same bytes.
+START_TEST(test_threads_deterministic)
+{
+    bly_model_t *model = s_load("qwen3-tiny-q8");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    float *want = malloc(hp->n_vocab * sizeof(float)), *got = malloc(hp->n_vocab * sizeof(float));
+    for (size_t threads = 1; threads <= 4; threads++) {
+        bly_model_ctx_t *ctx = bly_model_ctx_new(model, 0, hp->n_layer, 32, 32, threads, NULL, 0);
+        ck_assert_int_eq(bly_model_eval(ctx, s_ids, S_N_IDS, 0, threads == 1 ? want : got), 0);
+        if (threads > 1)
+            ck_assert_msg(memcmp(want, got, hp->n_vocab * sizeof(float)) == 0, "%zu threads",
+                          threads);
+        bly_model_ctx_destroy(&ctx);
+    }
+    free(got);
+    free(want);
+    bly_model_destroy(&model);
 }
 END_TEST
 
@@ -417,6 +440,7 @@ main(void)
     tcase_add_test(tc, test_golden_portable);
     tcase_add_test(tc, test_stage_split);
     tcase_add_test(tc, test_chunked_prefill);
+    tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_context_limits);
     tcase_add_test(tc, test_load_errors);
     suite_add_tcase(s, tc);

@@ -23,7 +23,7 @@ static const char *s_good
       "    bootstrap = tcp://127.0.0.1:7000\n"
       "    bootstrap_key = " S_KEY "\n"
       "\n"
-      "actor\n"
+      "actor    # the registry\n"
       "    role = bootstrap\n"
       "    endpoint = tcp://127.0.0.1:7000\n"
       "    expiry_ms = 1000\n";

@@ -194,13 +194,17 @@ def header(p):
           "//  refused. Returns 0, or -1 with a reason in `err` (may be NULL).",
           "BLY_MUST_USE int %s_decode(const uint8_t *buf, size_t size, %s **msg_p, char *err,"
           % (M, T), "                                 size_t err_size);", "",
+          "//  A deep copy (fields, routing id, peer key), or NULL when out of memory.",
+          "%s *%s_dup(const %s *self);" % (T, M, T), "",
           "//  Send on any socket; on a ROUTER the routing id frame goes first (it must be",
           "//  set). The message stays the caller's. Returns 0 or -1.",
           "BLY_MUST_USE int %s_send(const %s *self, zsock_t *output);" % (M, T), "",
           "//  Receive and decode one message (at most BLY_FRAME_COUNT_MAX frames). On a",
-          "//  ROUTER the first frame becomes the routing id. The sender's CURVE key (Z85)",
-          "//  from the body frame's User-Id, when present, becomes peer_key. Returns a fresh",
-          "//  message, or NULL with a reason in `err` (interrupted, bad frames, bad body).",
+          "//  ROUTER the first frame becomes the routing id. The body frame's User-Id, when",
+          "//  it is a 40-character Z85 key, becomes peer_key: the ZAP handler must reply",
+          "//  with the client's Z85 CURVE key as user id (czmq's zauth sends an empty one).",
+          "//  Returns a fresh message, or NULL with a reason in `err` (interrupted, bad",
+          "//  frames, bad body).",
           "%s *%s_recv(zsock_t *input, char *err, size_t err_size);" % (T, M), "",
           "//  As _recv; when a ROUTER message fails to decode, *routing_id_p receives its",
           "//  routing id (caller destroys) so an error reply can be sent.",
@@ -324,7 +328,9 @@ def lifecycle(n):
         elif f.is_array:
             o.append("    %s_%s_clear(self);" % (M, f.name))
             o.append("    free(self->%s);" % f.name)
-    o += ["    (void) self;", "}", "",
+    if o[-1] == "{":
+        o.append("    (void) self;")
+    o += ["}", "",
           "void", "%s_destroy(%s **self_p)" % (M, T), "{", "    bly_assert(self_p);",
           "    %s *self = *self_p;" % T, "    if (!self)", "        return;",
           "    s_free_fields(self);", "    zframe_destroy(&self->routing_id);",
@@ -563,12 +569,13 @@ def message_codec(n, m):
             o += ["    if (!signing)", "        s_put_field_%s(self, w);" % f.name]
         else:
             o.append("    s_put_field_%s(self, w);" % f.name)
-    o += ["    (void) self;", "}", ""]
+    unused = [] if fields else ["    (void) self;"]
+    o += unused + ["}", ""]
     o += ["static int", "s_get_%s(%s *self, bly_codec_reader_t *r)" % (m.name, T), "{"]
     for f in fields:
         o += ["    if (s_get_field_%s(self, r, \"%s.%s\"))" % (f.name, m.name, f.name),
               "        return -1;"]
-    o += ["    (void) self;", "    (void) r;", "    return 0;", "}", ""]
+    o += unused + (["    (void) r;"] if not fields else []) + ["    return 0;", "}", ""]
     return o
 
 
@@ -635,6 +642,16 @@ def encode_decode(n):
 def transport(n):
     M, T = n.msg, n.msg_t
     return [
+        "%s *" % T, "%s_dup(const %s *self)" % (M, T), "{", "    bly_assert(self);",
+        "    //  Through the wire form: one code path, and every copy is a valid message.",
+        "    uint8_t *buf = NULL;", "    size_t size = 0;",
+        "    if (%s_encode(self, &buf, &size))" % M, "        return NULL;",
+        "    %s *copy = NULL;" % T,
+        "    int rc = %s_decode(buf, size, &copy, NULL, 0);" % M, "    free(buf);",
+        "    if (rc)", "        return NULL;",
+        "    %s_set_routing_id(copy, self->routing_id);" % M,
+        "    memcpy(copy->peer_key, self->peer_key, sizeof(copy->peer_key));",
+        "    return copy;", "}", "",
         "int", "%s_send(const %s *self, zsock_t *output)" % (M, T), "{",
         "    bly_assert(self);", "    bly_assert(output);",
         "    if (zsock_type(output) == ZMQ_ROUTER && !self->routing_id)", "        return -1;",

@@ -3,7 +3,7 @@
 import bly_codec_model as model
 
 
-def _type(f):
+def _type(p, f):
     t = f.type
     if t == "string":
         return "string (UTF-8, max %d bytes)" % f.max
@@ -15,8 +15,8 @@ def _type(f):
     if t in ("u32s", "u64s"):
         return "array of %s (max %d items)" % (t[:-1], f.max_count)
     if t == "list":
-        return "array of [%s](#%s-%s) (max %d items)" % (f.of.name, f.owner_proto,
-                                                         f.of.name, f.max_count)
+        return "array of [%s](#%s-%s) (max %d items)" % (f.of.name, p.name, f.of.name,
+                                                         f.max_count)
     return t
 
 
@@ -42,11 +42,10 @@ def _cell(text):
     return text.replace("|", "\\|")
 
 
-def _fields(p, fields):
+def _fields(p, fields, first):
     o = ["| # | field | type | example | meaning |", "|---|---|---|---|---|"]
     for i, f in enumerate(fields):
-        f.owner_proto = p.name
-        o.append("| %d | `%s` | %s | %s | %s |" % (i + 2, f.name, _type(f), _cell(_example(f)),
+        o.append("| %d | `%s` | %s | %s | %s |" % (i + first, f.name, _type(p, f), _cell(_example(f)),
                                                   _cell(f.doc)))
     return o
 
@@ -59,7 +58,7 @@ def _protocol(p):
          "| message | id | signed by | meaning |", "|---|---|---|---|"]
     for m in p.messages:
         o.append("| [%s](#%s-%s) | %d | %s | %s |" % (
-            m.name, p.name, m.name.replace("_", "-"), m.id,
+            m.name, p.name, m.name, m.id,
             "`%s`" % m.signed_by if m.signed_by else "", _cell(m.doc)))
     o.append("")
     if p.constants:
@@ -69,10 +68,9 @@ def _protocol(p):
                                                    _cell(doc)))
         o.append("")
     for s in p.structs:
-        o += ["### %s %s" % (p.name, s.name), "", "Struct: %s Encoded as an array of %d "
-              "items, in this order (numbering continues from 2 only for messages)."
-              % (s.doc or "", len(s.fields)), ""]
-        o += _fields(p, s.fields)
+        o += ["### %s %s" % (p.name, s.name), "", "Struct: %s Encoded as an array of its %d "
+              "fields in this order." % (s.doc or "", len(s.fields)), ""]
+        o += _fields(p, s.fields, 0)
         o.append("")
     for m in p.messages:
         o += ["### %s %s" % (p.name, m.name), "", "Id %d. %s" % (m.id, m.doc), "",
@@ -84,7 +82,7 @@ def _protocol(p):
                   "followed by the message encoded without `signature` (an array of %d items)."
                   % (m.signed_by, p.name, p.version, m.name, len(m.fields) + 1), ""]
         if m.fields:
-            o += _fields(p, m.fields)
+            o += _fields(p, m.fields, 2)
         else:
             o.append("No fields.")
         o += ["", "Golden vector: `%s`" % model.encode_test_message(p, m).hex()[:64]

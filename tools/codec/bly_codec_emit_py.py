@@ -4,8 +4,6 @@ The module holds the schema as data and a small codec over the `msgpack` package
 (python3-msgpack): dict-based encode/decode with the same checks as the C codec.
 """
 
-import bly_codec_model as model
-
 
 def _spec(f):
     d = {"type": f.type}

@@ -41,6 +41,12 @@ def write_if_changed(path, text):
     os.replace(tmp, path)
 
 
+def write_hex(path, data):
+    """Hex, 64 digits a line."""
+    hexed = data.hex()
+    write_if_changed(path, "\n".join(hexed[i:i + 64] for i in range(0, len(hexed), 64)) + "\n")
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--outdir", help="write bly_<proto>_msg.{c,h,py}, test_codec_<proto>.c, fuzz_codec_<proto>.c")
@@ -75,10 +81,11 @@ def main(argv):
         os.makedirs(args.write_vectors, exist_ok=True)
         for p in protocols:
             for m in p.messages:
-                hexed = model.encode_test_message(p, m).hex()
-                lines = [hexed[i:i + 64] for i in range(0, len(hexed), 64)]
-                path = os.path.join(args.write_vectors, "%s.%s.hex" % (p.name, m.name))
-                write_if_changed(path, "\n".join(lines) + "\n")
+                write_hex(os.path.join(args.write_vectors, "%s.%s.hex" % (p.name, m.name)),
+                          model.encode_test_message(p, m))
+                if m.signed_by:
+                    write_hex(os.path.join(args.write_vectors, "%s.%s.signing.hex"
+                                           % (p.name, m.name)), model.signing_test_message(p, m))
     if args.write_corpus:
         for p in protocols:
             folder = os.path.join(args.write_corpus, "codec_%s" % p.name)

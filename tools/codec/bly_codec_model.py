@@ -11,8 +11,6 @@ import xml.etree.ElementTree as ET
 SCALARS = {"u8": 0xFF, "u16": 0xFFFF, "u32": 0xFFFFFFFF, "u64": 0xFFFFFFFFFFFFFFFF}
 TYPES = set(SCALARS) | {"i64", "bool", "string", "bytes", "strings", "u32s", "u64s", "list"}
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-# Must match BLY_CODEC_DEPTH_MAX in runtime/bly_limits.h: message array, list, struct, strings.
-DEPTH_MAX = 4
 # A single field limit above this is refused (must stay below BLY_FRAME_SIZE_MAX).
 LIMIT_MAX = 64 * 1024 * 1024 - 1024
 C_KEYWORDS = {"auto", "break", "case", "char", "const", "continue", "default", "do", "double",
@@ -376,3 +374,17 @@ def pack_record(rec, values):
 def encode_test_message(p, m):
     out = pack_array(len(m.fields) + 2) + pack_uint(p.version) + pack_uint(m.id)
     return out + b"".join(pack_value(f, f.test) for f in m.fields)
+
+
+def signing_domain(p, m):
+    return "blyan/%s/v%d/%s" % (p.name, p.version, m.name)
+
+
+def signing_test_message(p, m):
+    """The signing bytes of a signed message's test values: the domain string, then the
+    message without its signature field (which is last)."""
+    assert m.signed_by
+    fields = m.fields[:-1]
+    out = pack_str(signing_domain(p, m)) + pack_array(len(fields) + 2)
+    out += pack_uint(p.version) + pack_uint(m.id)
+    return out + b"".join(pack_value(f, f.test) for f in fields)

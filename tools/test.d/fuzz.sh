@@ -27,6 +27,10 @@ if [ ! -f build-fuzz/build.ninja ]; then
     || { echo "fuzz: meson setup build-fuzz failed"; exit 1; }
 fi
 
+# Re-run meson when a meson.build changed, so the introspection below is current.
+ninja -C build-fuzz build.ninja >/dev/null 2>&1 \
+  || { echo "fuzz: meson reconfigure of build-fuzz failed"; exit 1; }
+
 # The libFuzzer binaries only, not the whole project: their paths from meson's introspection.
 mapfile -t binaries < <(meson introspect build-fuzz --targets | python3 -c '
 import json, os, sys

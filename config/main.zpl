@@ -1,0 +1,32 @@
+# main.zpl - the "main" role: the node users and operators talk to.
+#
+# In the full design (docs/ARCHITECTURE.md) main runs gateway, router, ledger,
+# consensus and bootstrap. Today only the bootstrap actor exists; the others are added
+# to the role table by later issues (router and gateway with the inference pipeline,
+# ledger and consensus with the transaction chain). Until then this manifest runs the
+# registry that every other node joins. Syntax and keys: docs/MANIFEST.md.
+
+node
+    name = main
+    key_file = main.key
+    pid_file = main.pid
+    data_dir = data/main
+    log_level = info
+    endpoints = tcp://127.0.0.1:7000
+
+# The mesh registry (register, heartbeat, peer list).
+actor
+    role = bootstrap
+    endpoint = tcp://0.0.0.0:7000
+    heartbeat_ms = 1000
+    expiry_ms = 5000
+
+# Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
+# actor
+#     role = router
+# actor
+#     role = gateway
+# actor
+#     role = ledger
+# actor
+#     role = consensus
