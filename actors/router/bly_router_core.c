@@ -84,7 +84,7 @@ bly_router_config_default(bly_router_config_t *config)
 static bool
 s_config_ok(const bly_router_config_t *c)
 {
-    return c->n_stages >= 2 && c->n_vocab > 0 && c->n_eos <= 4 && c->sessions_max > 0
+    return c->n_stages >= 2 && c->n_vocab > 0 && c->n_eos <= 8 && c->sessions_max > 0
            && c->sessions_max + c->queue_max <= BLY_ROUTER_SESSIONS_MAX && c->n_ctx > 0
            && c->n_ctx <= BLY_ROUTER_CTX_MAX && c->chunk_max > 0
            && c->chunk_max <= BLY_MODEL_BATCH_MAX && c->probe_ms > 0 && c->deadline_ms > 0;

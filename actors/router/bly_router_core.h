@@ -64,7 +64,7 @@ typedef struct {
 typedef struct {
     uint32_t n_stages;          //  Layers + 2 (embedding, layers, head).
     uint32_t n_vocab;           //  Logits per result.
-    int32_t eos_ids[4];         //  End-of-generation ids (n_eos of them).
+    int32_t eos_ids[8];         //  End-of-generation ids (n_eos of them).
     size_t n_eos;
     size_t sessions_max;        //  Running sessions at most (<= BLY_ROUTER_SESSIONS_MAX).
     size_t queue_max;           //  Requests waiting for a session slot.
