@@ -62,6 +62,8 @@ int bly_cli_testnet_bootstrap(const char *dir, char *endpoint, size_t endpoint_s
 int bly_cli_tokenize(int argc, char **argv);
 int bly_cli_mkmodel(int argc, char **argv);
 int bly_cli_generate(int argc, char **argv);
+int bly_cli_chat(int argc, char **argv);
+int bly_cli_model(int argc, char **argv);
 int bly_cli_bench(int argc, char **argv);
 
 #endif
