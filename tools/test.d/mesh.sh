@@ -70,6 +70,11 @@ CHAT=("$BLYAN" chat --router "$ROUTER" --router-key "$KEY" --temp 0 --ignore-eos
   || fail "chat through 3 shards"
 same_ids "$DIR/ref48.json" "$DIR/mesh48.json" || fail "mesh output differs from generate"
 echo "mesh.sh: 3 shards equal blyan generate"
+$PY tools/blyan_client.py chat --router "$ROUTER" --router-key "$KEY" --codec-dir "$BUILD/schemas" \
+  --prompt "The quick brown fox" --n-predict 48 --ignore-eos --json > "$DIR/py48.json" \
+  || fail "the Python client"
+same_ids "$DIR/ref48.json" "$DIR/py48.json" || fail "the Python client's output differs"
+echo "mesh.sh: the Python client streams the same answer"
 
 # 2. Golden parity through the router.
 $PY "$SHARED/tools/check-golden.py" "[\"$BLYAN\",\"chat\",\"--router\",\"$ROUTER\",\"--router-key\",\"$KEY\"]" \
