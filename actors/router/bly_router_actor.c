@@ -6,6 +6,7 @@
 #include "bly_bootstrap_msg.h"
 #include "bly_inference_msg.h"
 #include "bly_limits.h"
+#include "shard/bly_links.h"
 #include "bly_model.h"
 #include "bly_router_core.h"
 #include "bly_sock.h"
@@ -27,13 +28,6 @@ typedef struct {
 } s_client_t;
 
 typedef struct {
-    char endpoint[BLY_ENDPOINT_MAX];
-    uint8_t node_id[32];
-    zsock_t *sock;
-    uint64_t last_ms;
-} s_link_t;
-
-typedef struct {
     zsock_t *pipe;
     const bly_identity_t *identity;
     zsock_t *server;                //  Clients and shard replies.
@@ -45,7 +39,7 @@ typedef struct {
     bly_tokenizer_t *tok;
     bly_router_core_t *core;
     s_client_t clients[S_CLIENTS_MAX];
-    s_link_t links[S_LINKS_MAX];
+    bly_links_t *links;             //  Shards (their pongs are polled).
     int32_t *ids;                   //  Prompt scratch (BLY_ROUTER_CTX_MAX).
     float *logits;                  //  Result scratch (n_vocab, aligned copy).
     char *text;                     //  Done text scratch.
@@ -63,8 +57,7 @@ s_router_destroy(s_router_t **self_p)
         return;
     for (size_t i = 0; i < S_CLIENTS_MAX; i++)
         zframe_destroy(&self->clients[i].rid);
-    for (size_t i = 0; i < S_LINKS_MAX; i++)
-        zsock_destroy(&self->links[i].sock);
+    bly_links_destroy(&self->links);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->server);
     zsock_destroy(&self->bootstrap);
@@ -132,6 +125,7 @@ s_sockets(s_router_t *self, const bly_manifest_t *m, int sec, char *err, size_t 
         return -1;
     self->poller = zpoller_new(self->pipe, self->server, NULL);
     bly_assert(self->poller);
+    self->links = bly_links_new(self->identity, S_LINKS_MAX, self->poller);
     const char *boot = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap");
     const char *key_hex = bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap_key");
     uint8_t key[32];
@@ -200,39 +194,6 @@ s_client(s_router_t *self, zframe_t *rid)
     return free_slot;
 }
 
-static zsock_t *
-s_link(s_router_t *self, const char *endpoint, const uint8_t *node_id)
-{
-    s_link_t *lru = &self->links[0];
-    for (size_t i = 0; i < S_LINKS_MAX; i++) {
-        s_link_t *l = &self->links[i];
-        if (l->sock && strcmp(l->endpoint, endpoint) == 0 && memcmp(l->node_id, node_id, 32) == 0) {
-            l->last_ms = (uint64_t) zclock_mono();
-            return l->sock;
-        }
-        if (!l->sock || (lru->sock && l->last_ms < lru->last_ms))
-            lru = l;
-    }
-    char z85[BLY_IDENTITY_Z85_SIZE], err[256];
-    if (bly_identity_curve_z85_from_id(node_id, z85) != 0)
-        return NULL;
-    if (lru->sock) {
-        zpoller_remove(self->poller, lru->sock);
-        zsock_destroy(&lru->sock);
-    }
-    lru->sock = bly_sock_client(ZMQ_DEALER, self->identity, z85, endpoint, err, sizeof(err));
-    if (!lru->sock) {
-        bly_log_warn("router: cannot link to %s: %s", endpoint, err);
-        return NULL;
-    }
-    snprintf(lru->endpoint, sizeof(lru->endpoint), "%s", endpoint);
-    memcpy(lru->node_id, node_id, 32);
-    lru->last_ms = (uint64_t) zclock_mono();
-    if (zpoller_add(self->poller, lru->sock) != 0)
-        bly_log_warn("router: cannot poll the link to %s", endpoint);
-    return lru->sock;
-}
-
 //  ---- Effects --------------------------------------------------------------
 
 static uint32_t
@@ -277,7 +238,7 @@ s_fx_forward(s_router_t *self, const bly_router_fx_t *fx, bly_inference_msg_t *m
     if (bly_inference_msg_set_reply_to(m, self->advertise) != 0
         || bly_inference_msg_set_reply_id(m, bly_identity_public_key(self->identity), 32) != 0)
         return -1;
-    zsock_t *link = s_link(self, fx->hops[0].endpoint, fx->hops[0].node_id);
+    zsock_t *link = bly_links_get(self->links, fx->hops[0].endpoint, fx->hops[0].node_id);
     return link ? bly_inference_msg_send(m, link) : -1;
 }
 
@@ -343,7 +304,7 @@ s_fx_one(s_router_t *self, const bly_router_fx_t *fx)
         if (rc == 0)
             s_send_client(self, fx->client, m);
     } else {
-        zsock_t *link = s_link(self, fx->hop->endpoint, fx->hop->node_id);
+        zsock_t *link = bly_links_get(self->links, fx->hop->endpoint, fx->hop->node_id);
         bly_inference_msg_set_nonce(m, fx->nonce);
         bly_inference_msg_set_session(m, fx->session);
         rc = bly_inference_msg_set_reply_id(m, bly_identity_public_key(self->identity), 32);

@@ -6,6 +6,7 @@
 #include "bly_shard_actor.h"
 #include "bly_inference_msg.h"
 #include "bly_limits.h"
+#include "bly_links.h"
 #include "bly_shard_core.h"
 #include "bly_sock.h"
 
@@ -13,13 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    char endpoint[BLY_ENDPOINT_MAX];
-    uint8_t node_id[32];
-    zsock_t *sock;                  //  CURVE DEALER, NULL when unused.
-    uint64_t last_ms;
-} s_link_t;
 
 typedef struct {
     zsock_t *pipe;
@@ -37,7 +31,7 @@ typedef struct {
     bly_model_ctx_t *head_ctx;      //  Work buffers of the head (when served).
     float *acts;                    //  n_batch x n_embd.
     float *logits;                  //  n_vocab.
-    s_link_t links[BLY_SHARD_LINKS_MAX];
+    bly_links_t *links;             //  Next hops and routers.
     uint64_t steps, refused;
     bly_ratelimit_t ratelimit;
     uint64_t expire_ms;
@@ -139,8 +133,7 @@ s_shard_destroy(s_shard_t **self_p)
     s_shard_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < BLY_SHARD_LINKS_MAX; i++)
-        zsock_destroy(&self->links[i].sock);
+    bly_links_destroy(&self->links);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->server);
     for (size_t i = 0; self->ctx && i < self->sessions; i++)
@@ -270,41 +263,10 @@ s_shard_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t err_s
     }
     self->poller = zpoller_new(pipe, self->server, NULL);
     bly_assert(self->poller);
+    self->links = bly_links_new(self->identity, BLY_SHARD_LINKS_MAX, NULL);
     bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions", self->stage_first,
                    self->stage_last, self->hp->n_layer + 2, endpoint, self->sessions);
     return self;
-}
-
-//  ---- Links ----------------------------------------------------------------
-
-//  A DEALER to (endpoint, node id), opened on first use; the least recently
-//  used link closes when all are taken. NULL when the endpoint is unusable.
-static zsock_t *
-s_link(s_shard_t *self, const char *endpoint, const uint8_t *node_id)
-{
-    s_link_t *lru = &self->links[0];
-    for (size_t i = 0; i < BLY_SHARD_LINKS_MAX; i++) {
-        s_link_t *l = &self->links[i];
-        if (l->sock && strcmp(l->endpoint, endpoint) == 0 && memcmp(l->node_id, node_id, 32) == 0) {
-            l->last_ms = (uint64_t) zclock_mono();
-            return l->sock;
-        }
-        if (!l->sock || (lru->sock && l->last_ms < lru->last_ms))
-            lru = l;
-    }
-    char z85[BLY_IDENTITY_Z85_SIZE], err[256];
-    if (!bly_sock_endpoint_valid(endpoint, false) || bly_identity_curve_z85_from_id(node_id, z85) != 0)
-        return NULL;
-    zsock_destroy(&lru->sock);
-    lru->sock = bly_sock_client(ZMQ_DEALER, self->identity, z85, endpoint, err, sizeof(err));
-    if (!lru->sock) {
-        bly_log_warn("shard: cannot link to %s: %s", endpoint, err);
-        return NULL;
-    }
-    snprintf(lru->endpoint, sizeof(lru->endpoint), "%s", endpoint);
-    memcpy(lru->node_id, node_id, 32);
-    lru->last_ms = (uint64_t) zclock_mono();
-    return lru->sock;
 }
 
 //  ---- Messages -------------------------------------------------------------
@@ -335,7 +297,7 @@ s_send_fail(s_shard_t *self, const bly_inference_msg_t *fwd, int code, const cha
 {
     size_t size = 0;
     const uint8_t *id = bly_inference_msg_reply_id(fwd, &size);
-    zsock_t *link = s_link(self, bly_inference_msg_reply_to(fwd), id);
+    zsock_t *link = bly_links_get(self->links, bly_inference_msg_reply_to(fwd), id);
     if (!link)
         return;
     bly_inference_msg_t *f = bly_inference_msg_new(BLY_INFERENCE_MSG_FAIL);
@@ -411,7 +373,7 @@ s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *
     bool last = hop->stage_last == self->hp->n_layer + 1;
     if (!last && index + 1 < bly_inference_msg_hops_count(fwd)) {
         const bly_inference_hop_t *next = bly_inference_msg_hops_at(fwd, index + 1);
-        zsock_t *link = s_link(self, next->endpoint, next->node_id);
+        zsock_t *link = bly_links_get(self->links, next->endpoint, next->node_id);
         bly_inference_msg_set_routing_id(fwd, NULL);
         bly_inference_msg_set_hop_index(fwd, (uint32_t) index + 1);
         bly_inference_msg_tokens_clear(fwd);
@@ -429,7 +391,7 @@ s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *
     }
     size_t size = 0;
     const uint8_t *id = bly_inference_msg_reply_id(fwd, &size);
-    zsock_t *link = s_link(self, bly_inference_msg_reply_to(fwd), id);
+    zsock_t *link = bly_links_get(self->links, bly_inference_msg_reply_to(fwd), id);
     if (!link)
         return;
     bly_inference_msg_t *r = bly_inference_msg_new(BLY_INFERENCE_MSG_RESULT);
