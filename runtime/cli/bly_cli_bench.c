@@ -195,11 +195,13 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
         printf("{\"model\":\"%s\",\"threads\":%zu,\"isa\":\"%s\",\"prompt_tokens\":%zu,"
                "\"gen_tokens\":%zu,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
                "\"read_gb_s\":%.3f,\"bytes_per_token\":%.0f,\"decode_bound_tok_s\":%.2f,"
-               "\"decode_vs_bound\":%.3f,\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
+               "\"decode_vs_bound\":%.3f,\"decode_vs_bound_per_cpu\":%.3f,"
+               "\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
                "\"peak_rss_bytes\":%" PRIu64
                ",\"weight_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 "}\n",
                model_path, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen, prefill,
-               decode, r->bandwidth / 1e9, per_token, bound, decode / bound, decode_share, bw_share,
+               decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
+               decode / bound * bw_share / decode_share, decode_share, bw_share,
                r->peak_rss,
                hp->weight_bytes, kv_bytes);
         return;
@@ -215,8 +217,9 @@ s_report(const char *model_path, const bly_model_hparams_t *hp, size_t threads, 
     printf("per token   %.1f MB (weights %.1f MB + KV %.2f MB)\n", per_token / 1e6,
            hp->weight_bytes / 1e6, r->kv_read / 1e6);
     printf("bound       %.2f tok/s decode; measured/bound = %.3f\n", bound, decode / bound);
-    printf("cpu share   %.0f%% of %zu cores while decoding, %.0f%% while reading\n",
-           100 * decode_share, threads, 100 * bw_share);
+    printf("cpu share   %.0f%% of %zu cores while decoding, %.0f%% while reading; "
+           "measured/bound per CPU second = %.3f\n",
+           100 * decode_share, threads, 100 * bw_share, decode / bound * bw_share / decode_share);
     printf("peak RSS    %.1f MiB (weights mapped %.1f MiB + KV cache %.1f MiB)\n",
            r->peak_rss / 1048576.0, hp->weight_bytes / 1048576.0, kv_bytes / 1048576.0);
 }
