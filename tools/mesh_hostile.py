@@ -88,6 +88,15 @@ def hostile_router(c, endpoint, key_hex):
     expect("router: duplicate request id", answer(s, c), "error", c.ERROR_DUPLICATE)
     s.send(c.encode("cancel", {"request_id": "dup"}))
     expect("router: cancel", answer(s, c), "error", c.ERROR_CANCELLED)
+    # Forged results and fails (not from a hop of the path) are ignored: the router
+    # answers nothing and the victim session of mesh.sh goes on unchanged.
+    for session in range(1, 64):
+        s.send(c.encode("result", {"session": session, "epoch": 1, "step": 2,
+                                   "logits_data": b"\0" * 16}))
+        s.send(c.encode("fail", {"session": session, "epoch": 1, "step": 2, "code": 9}))
+    s.send(b"")
+    expect("router: forged results ignored, still serving", answer(s, c), "error",
+           c.ERROR_BAD_MESSAGE)
     s.close()
 
 

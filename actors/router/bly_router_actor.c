@@ -12,6 +12,7 @@
 #include "bly_sock.h"
 #include "bly_tokenizer.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,9 +408,36 @@ s_request(s_router_t *self, bly_inference_msg_t *m, zframe_t *rid)
     s_apply(self);
 }
 
+//  True when the message's sender (its CURVE key) is hop `index` of the
+//  session's path, or any hop when index is SIZE_MAX.
+static bool
+s_from_path(s_router_t *self, const bly_inference_msg_t *m, size_t index)
+{
+    size_t count = 0;
+    const bly_router_hop_t *path = bly_router_core_path(self->core, bly_inference_msg_session(m),
+                                                        &count);
+    const char *sender = bly_inference_msg_peer_key(m);
+    for (size_t h = 0; path && sender && h < count; h++) {
+        char z85[BLY_IDENTITY_Z85_SIZE];
+        if ((index == SIZE_MAX || index == h)
+            && bly_identity_curve_z85_from_id(path[h].node_id, z85) == 0
+            && strcmp(z85, sender) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void
 s_result(s_router_t *self, bly_inference_msg_t *m)
 {
+    size_t count = 0;
+    (void) bly_router_core_path(self->core, bly_inference_msg_session(m), &count);
+    if (count == 0 || !s_from_path(self, m, count - 1)) {
+        if (bly_ratelimit_allow(&self->ratelimit, zclock_mono(), 10, 1000))
+            bly_log_warn("router: a result for session %llu not from its last hop; ignored",
+                         (unsigned long long) bly_inference_msg_session(m));
+        return;
+    }
     size_t size = 0;
     const uint8_t *data = bly_inference_msg_logits_data(m, &size);
     size_t n = size / sizeof(float);
@@ -450,6 +478,8 @@ s_handle_server(s_router_t *self)
         s_result(self, m);
         break;
     case BLY_INFERENCE_MSG_FAIL:
+        if (!s_from_path(self, m, SIZE_MAX))
+            break;
         bly_log_info("router: session %llu: a shard failed the step: %s",
                      (unsigned long long) bly_inference_msg_session(m), bly_inference_msg_reason(m));
         bly_router_core_fail(self->core, bly_inference_msg_session(m), bly_inference_msg_epoch(m),

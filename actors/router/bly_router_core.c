@@ -705,6 +705,22 @@ bly_router_core_tick(bly_router_core_t *self, uint64_t now_ms)
     }
 }
 
+const bly_router_hop_t *
+bly_router_core_path(const bly_router_core_t *self, uint64_t session, size_t *hop_count)
+{
+    bly_assert(self);
+    bly_assert(hop_count);
+    for (size_t i = 0; i < self->slot_count; i++) {
+        const s_session_t *s = &self->slots[i];
+        if (s->state == S_RUNNING && s->id == session) {
+            *hop_count = s->hop_count;
+            return s->path;
+        }
+    }
+    *hop_count = 0;
+    return NULL;
+}
+
 uint64_t
 bly_router_core_next_ms(const bly_router_core_t *self)
 {

@@ -169,6 +169,12 @@ void bly_router_core_fail(bly_router_core_t *self, uint64_t session, uint32_t ep
 //  A pong.
 void bly_router_core_pong(bly_router_core_t *self, uint64_t nonce, uint64_t now_ms);
 
+//  The current path of a running session (borrowed until the next call),
+//  or NULL: the shell checks that results come from the last hop and
+//  fails from a hop of the path.
+const bly_router_hop_t *bly_router_core_path(const bly_router_core_t *self, uint64_t session,
+                                             size_t *hop_count);
+
 //  Timers: stalls, probes, deadlines.
 void bly_router_core_tick(bly_router_core_t *self, uint64_t now_ms);
 
