@@ -61,6 +61,15 @@ PY
 Q8="$MODELS/qwen3-tiny-q8.gguf"
 F32="$MODELS/qwen3-tiny-f32.gguf"
 
+# 0. testnet init refuses bad mesh options.
+for bad in "--shards 3" "--shards 0 --model $Q8" "--shards 9 --model $Q8" \
+           "--shards 3 --model $Q8 --backend vulkan" "--shards 3 --model /nonexistent" \
+           "--spares 1 --model $Q8"; do
+  # shellcheck disable=SC2086
+  if "$BLYAN" testnet init --dir "$DIR/bad" $bad >/dev/null 2>&1; then fail "init accepted: $bad"; fi
+  rm -rf "$DIR/bad"
+done
+
 # 1. Three shards and a spare on the Q8_0 model: equal to generate.
 start_mesh "$Q8" 3 1 q8
 CHAT=("$BLYAN" chat --router "$ROUTER" --router-key "$KEY" --temp 0 --ignore-eos --json)
