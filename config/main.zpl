@@ -21,9 +21,12 @@ actor
     heartbeat_ms = 1000
     expiry_ms = 5000
 
-# Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
+# The router (docs/INFERENCE.md): uncomment with the model file it tokenizes with.
 # actor
 #     role = router
+#     endpoint = tcp://0.0.0.0:7001
+#     model = "models/qwen3-0.6b-q8_0.gguf"
+# Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
 # actor
 #     role = gateway
 # actor
