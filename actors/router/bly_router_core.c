@@ -15,6 +15,7 @@ typedef enum {
     S_QUEUED,         //  Admitted, waiting for a running slot.
     S_RUNNING,        //  A step is in flight.
     S_PROBING,        //  A step failed; waiting for pongs before re-planning.
+    S_BACKOFF,        //  A shard was busy; the session starts over after a pause.
     S_FINISHED,       //  Done; reclaimed at the next call.
 } s_state_t;
 
@@ -78,6 +79,7 @@ bly_router_config_default(bly_router_config_t *config)
     config->dead_ms = 10000;
     config->failovers_max = 4;
     config->deadline_ms = 600000;
+    config->busy_ms = 50;
     config->session_base = 1;
 }
 
@@ -87,7 +89,8 @@ s_config_ok(const bly_router_config_t *c)
     return c->n_stages >= 2 && c->n_vocab > 0 && c->n_eos <= 8 && c->sessions_max > 0
            && c->sessions_max + c->queue_max <= BLY_ROUTER_SESSIONS_MAX && c->n_ctx > 0
            && c->n_ctx <= BLY_ROUTER_CTX_MAX && c->chunk_max > 0
-           && c->chunk_max <= BLY_MODEL_BATCH_MAX && c->probe_ms > 0 && c->deadline_ms > 0;
+           && c->chunk_max <= BLY_MODEL_BATCH_MAX && c->probe_ms > 0 && c->deadline_ms > 0
+           && c->busy_ms > 0;
 }
 
 bly_router_core_t *
@@ -307,7 +310,7 @@ s_count(const bly_router_core_t *self, bool running)
     size_t n = 0;
     for (size_t i = 0; i < self->slot_count; i++) {
         s_state_t st = self->slots[i].state;
-        if (running ? (st == S_RUNNING || st == S_PROBING) : st == S_QUEUED)
+        if (running ? (st == S_RUNNING || st == S_PROBING || st == S_BACKOFF) : st == S_QUEUED)
             n++;
     }
     return n;
@@ -631,6 +634,14 @@ bly_router_core_fail(bly_router_core_t *self, uint64_t session, uint32_t epoch, 
     s_session_t *s = s_by_id(self, session);
     if (!s || s->state != S_RUNNING || s->epoch != epoch || s->step != step)
         return;
+    if (code == BLY_ROUTER_ERR_BUSY) {
+        //  A shard has no free session slot: release the path and start over
+        //  after a pause that differs per session (no lockstep retries).
+        s_close_path(self, s);
+        s->state = S_BACKOFF;
+        s->timer_ms = now_ms + self->config.busy_ms * (1 + s->id % 4);
+        return;
+    }
     bly_log_info("router: session %llu step %u failed at a hop (code %d); probing the path",
                  (unsigned long long) session, step, code);
     s_probe(self, s, now_ms);
@@ -701,6 +712,8 @@ bly_router_core_tick(bly_router_core_t *self, uint64_t now_ms)
             s_probe(self, s, now_ms);
         } else if (s->state == S_PROBING && now_ms >= s->timer_ms) {
             s_replan(self, s, now_ms);
+        } else if (s->state == S_BACKOFF && now_ms >= s->timer_ms) {
+            s_launch(self, s, now_ms);
         }
     }
 }
@@ -732,7 +745,7 @@ bly_router_core_next_ms(const bly_router_core_t *self)
             continue;
         if (s->deadline_ms < next)
             next = s->deadline_ms;
-        if ((s->state == S_RUNNING || s->state == S_PROBING) && s->timer_ms < next)
+        if (s->state != S_QUEUED && s->timer_ms < next)
             next = s->timer_ms;
     }
     return next;

@@ -17,7 +17,9 @@
     plans a new path (a new epoch), prefills the whole history again from
     position 0 and continues: the sampler state is untouched, so the output
     equals a run without the failure. After failovers_max re-plans, or when
-    no live node covers a stage, the client gets an error.
+    no live node covers a stage, the client gets an error. A shard that
+    answers busy (no free KV slot) is not a failure: the session releases
+    its path and starts over after a pause, until its deadline.
 
     Effects (and every pointer in them) are valid until the next call into
     the core. Finished sessions are reclaimed at the start of the next call.
@@ -76,6 +78,7 @@ typedef struct {
     uint32_t dead_ms;           //  A hop that missed a probe is avoided this long.
     uint32_t failovers_max;     //  Re-plans per session before giving up.
     uint32_t deadline_ms;       //  Default request deadline.
+    uint32_t busy_ms;           //  A shard answered busy: start over after 1-4 x this.
     uint64_t session_base;      //  First session id (the shell uses the clock, so ids
                                 //  stay unique across router restarts).
 } bly_router_config_t;

@@ -27,6 +27,8 @@
 #define S_CTX 256
 #define S_REQUESTS 6
 
+static size_t s_busy_answers = 0;    //  Busy answers shards gave (test_shard_busy).
+
 //  ---- Toy model ------------------------------------------------------------
 
 static uint64_t
@@ -197,6 +199,7 @@ s_shard_forward(s_sim_t *sim, s_node_t *node, s_event_t *e)
     if (slot == BLY_SHARD_DROP)
         return;
     if (slot < 0) {
+        s_busy_answers += slot == BLY_SHARD_ERR_BUSY;
         s_event_t *f = s_post(sim, E_FAIL);
         f->session = e->session, f->epoch = e->epoch, f->step = e->step, f->code = -slot;
         return;
@@ -279,6 +282,10 @@ s_next(s_sim_t *sim)
 
 static const uint32_t s_ranges[S_NODES][2] = {{0, 1}, {2, 3}, {4, 4}, {0, 1}, {2, 4}};
 
+//  Session slots of each simulated shard (test_shard_busy lowers it), and
+//  how many busy answers the shards gave.
+static size_t s_shard_sessions = 8;
+
 static void
 s_sim_init(s_sim_t *sim, uint64_t seed, size_t live_nodes)
 {
@@ -300,7 +307,8 @@ s_sim_init(s_sim_t *sim, uint64_t seed, size_t live_nodes)
     bly_router_node_t nodes[S_NODES];
     memset(nodes, 0, sizeof(nodes));
     for (size_t i = 0; i < S_NODES; i++) {
-        bly_shard_config_t sc = {s_ranges[i][0], s_ranges[i][1], 8, S_CTX, 16, 2000};
+        bly_shard_config_t sc = {s_ranges[i][0], s_ranges[i][1], s_shard_sessions, S_CTX, 16,
+                                 2000};
         sim->nodes[i].core = bly_shard_core_new(&sc);
         ck_assert_ptr_nonnull(sim->nodes[i].core);
         sim->nodes[i].first = s_ranges[i][0];
@@ -403,7 +411,7 @@ static void
 s_restart(s_sim_t *sim, int node)
 {
     s_node_t *n = &sim->nodes[node];
-    bly_shard_config_t sc = {n->first, n->last, 8, S_CTX, 16, 2000};
+    bly_shard_config_t sc = {n->first, n->last, s_shard_sessions, S_CTX, 16, 2000};
     bly_shard_core_destroy(&n->core);
     n->core = bly_shard_core_new(&sc);
     ck_assert_ptr_nonnull(n->core);
@@ -514,6 +522,27 @@ START_TEST(test_crash_every_step)
 }
 END_TEST
 
+//  Shards with 2 session slots for 4 running sessions: shards answer busy,
+//  sessions back off and start over; every output still equals the reference.
+START_TEST(test_shard_busy)
+{
+    s_shard_sessions = 2;
+    for (uint64_t seed = 1; seed <= 200; seed++) {
+        s_sim_t sim;
+        s_sim_init(&sim, seed, S_NODES);
+        size_t max_tokens = 3 + seed % 5;
+        for (int r = 0; r < S_REQUESTS; r++)
+            s_submit(&sim, r, max_tokens);
+        s_run(&sim, seed % 3 ? F_NONE : F_CRASH, (size_t) (s_mix(seed, 7) % 200),
+              (int) (s_mix(seed, 9) % S_NODES));
+        s_check_outputs(&sim, max_tokens);
+        s_sim_free(&sim);
+    }
+    ck_assert_uint_gt(s_busy_answers, 100);
+    s_shard_sessions = 8;
+}
+END_TEST
+
 START_TEST(test_no_route)
 {
     s_sim_t sim;
@@ -592,6 +621,7 @@ s_suite(void)
     tcase_add_test(tc, test_busy_and_limits);
     tcase_add_test(tc, test_deadline);
     tcase_add_test(tc, test_no_route);
+    tcase_add_test(tc, test_shard_busy);
     tcase_add_test(tc, test_crash_every_step);
     tcase_add_test(tc, test_seeds);
     suite_add_tcase(s, tc);
