@@ -7,7 +7,8 @@
                [--ignore-eos] [--json] [--timeout-ms T] [--request-id ID]
 
     K is the router node's id (64 hex characters) or its Curve key (40 Z85
-    characters). Tokens print as they arrive; with --json one object like
+    characters); without --router-key the BLY_ROUTER_KEY environment
+    variable gives it (so `blyan chat --router E` is a complete prefix). Tokens print as they arrive; with --json one object like
     `blyan generate --json` prints (prompt_ids, ids, text, top_logits,
     timings). Exit 0 on done, 1 on an error reply or timeout, 2 on usage.
     ========================================================================= */
@@ -199,6 +200,8 @@ bly_cli_chat(int argc, char **argv)
         "--timeout-ms=", "--request-id=", "--special", "--chat", "--ignore-eos", "--json", NULL};
     const char *router = bly_cli_opt(argc, argv, "--router");
     const char *key = bly_cli_opt(argc, argv, "--router-key");
+    if (!key)
+        key = getenv("BLY_ROUTER_KEY");
     const char *o = bly_cli_opt(argc, argv, "--timeout-ms");
     long timeout_ms = 300000;
     char z85[BLY_IDENTITY_Z85_SIZE];

@@ -85,8 +85,9 @@ $PY tools/blyan_client.py chat --router "$ROUTER" --router-key "$KEY" --codec-di
 same_ids "$DIR/ref48.json" "$DIR/py48.json" || fail "the Python client's output differs"
 echo "mesh.sh: the Python client streams the same answer"
 
-# 2. Golden parity through the router.
-$PY "$SHARED/tools/check-golden.py" "[\"$BLYAN\",\"chat\",\"--router\",\"$ROUTER\",\"--router-key\",\"$KEY\"]" \
+# 2. Golden parity through the router (the key from the environment: the prefix is
+#    exactly `blyan chat --router E`).
+BLY_ROUTER_KEY="$KEY" $PY "$SHARED/tools/check-golden.py" "[\"$BLYAN\",\"chat\",\"--router\",\"$ROUTER\"]" \
   "$MODELS/qwen3-tiny-q8.golden.json" || fail "check-golden through the router (q8)"
 
 # 3. kill -9 mid-generation: two sessions spread over shard1 and spare1 (same
