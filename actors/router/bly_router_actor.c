@@ -164,8 +164,9 @@ s_router_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t err_
 
 //  ---- Clients and links ----------------------------------------------------
 
-//  The handle of a client by routing id, a new one when unknown, or -1
-//  when the table is full.
+//  The handle of a client by routing id, a new one when unknown (the
+//  longest-silent client without a running request makes room when the
+//  table is full), or -1 when every client has a request running.
 static int64_t
 s_client(s_router_t *self, zframe_t *rid)
 {
@@ -178,12 +179,13 @@ s_client(s_router_t *self, zframe_t *rid)
         }
         if (!c->used && free_slot < 0)
             free_slot = (int64_t) i;
-        if (c->used && (oldest < 0 || c->last_ms < self->clients[oldest].last_ms))
+        if (c->used && (oldest < 0 || c->last_ms < self->clients[oldest].last_ms)
+            && !bly_router_core_client_active(self->core, i))
             oldest = (int64_t) i;
     }
+    if (free_slot < 0 && oldest < 0)
+        return -1;
     if (free_slot < 0) {
-        //  Forget the longest-silent client: its sessions end.
-        bly_router_core_client_gone(self->core, (uint64_t) oldest, (uint64_t) zclock_mono());
         zframe_destroy(&self->clients[oldest].rid);
         self->clients[oldest].used = false;
         free_slot = oldest;
@@ -391,6 +393,10 @@ s_request(s_router_t *self, bly_inference_msg_t *m, zframe_t *rid)
         return;
     }
     int64_t client = s_client(self, rid);
+    if (client < 0) {
+        s_refuse(self, rid, request_id, BLY_INFERENCE_ERROR_BUSY, "busy: too many clients");
+        return;
+    }
     self->clients[client].special = bly_inference_msg_special(m);
     bly_router_request_t r = {(uint64_t) client, request_id, self->ids, (size_t) n,
                               bly_inference_msg_max_tokens(m), {.temp = 0},
@@ -470,8 +476,11 @@ s_handle_server(s_router_t *self)
         break;
     case BLY_INFERENCE_MSG_CANCEL: {
         int64_t client = s_client(self, bly_inference_msg_routing_id(m));
-        bly_router_core_cancel(self->core, (uint64_t) client, bly_inference_msg_request_id(m), now);
-        s_apply(self);
+        if (client >= 0) {
+            bly_router_core_cancel(self->core, (uint64_t) client,
+                                   bly_inference_msg_request_id(m), now);
+            s_apply(self);
+        }
         break;
     }
     case BLY_INFERENCE_MSG_RESULT:

@@ -766,6 +766,18 @@ bly_router_core_fx_at(const bly_router_core_t *self, size_t index)
     return &self->fx[index];
 }
 
+bool
+bly_router_core_client_active(const bly_router_core_t *self, uint64_t client)
+{
+    bly_assert(self);
+    for (size_t i = 0; i < self->slot_count; i++) {
+        const s_session_t *s = &self->slots[i];
+        if (s->state != S_FREE && s->state != S_FINISHED && s->client == client)
+            return true;
+    }
+    return false;
+}
+
 size_t
 bly_router_core_sessions(const bly_router_core_t *self)
 {

@@ -188,6 +188,9 @@ uint64_t bly_router_core_next_ms(const bly_router_core_t *self);
 size_t bly_router_core_fx_count(const bly_router_core_t *self);
 const bly_router_fx_t *bly_router_core_fx_at(const bly_router_core_t *self, size_t index);
 
+//  True when the client has a request running or queued.
+bool bly_router_core_client_active(const bly_router_core_t *self, uint64_t client);
+
 //  Sessions holding a slot (running or finishing) and requests queued.
 size_t bly_router_core_sessions(const bly_router_core_t *self);
 size_t bly_router_core_queued(const bly_router_core_t *self);
