@@ -36,6 +36,7 @@ typedef struct {
     zpoller_t *poller;
     bool terminated;
     char advertise[BLY_ENDPOINT_MAX];
+    char model_name[BLY_MODEL_NAME_MAX];   //  Node `model`: shards must match ("" any).
     bly_model_t *model;
     bly_tokenizer_t *tok;
     bly_router_core_t *core;
@@ -118,6 +119,8 @@ s_load(s_router_t *self, const bly_manifest_t *m, int sec, char *err, size_t err
 static int
 s_sockets(s_router_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_size)
 {
+    const char *model_name = bly_manifest_get(m, BLY_MANIFEST_NODE, "model");
+    snprintf(self->model_name, sizeof(self->model_name), "%s", model_name ? model_name : "");
     const char *endpoint = bly_manifest_get(m, sec, "endpoint");
     const char *advertise = bly_manifest_get(m, sec, "advertise");
     snprintf(self->advertise, sizeof(self->advertise), "%s", advertise ? advertise : endpoint);
@@ -535,7 +538,8 @@ s_handle_bootstrap(s_router_t *self)
              i++) {
             const bly_bootstrap_peer_t *p = bly_bootstrap_msg_peers_at(m, i);
             if (p->endpoints_count == 0 || p->stage_last < p->stage_first
-                || strlen(p->endpoints[0]) >= BLY_ENDPOINT_MAX)
+                || strlen(p->endpoints[0]) >= BLY_ENDPOINT_MAX
+                || (self->model_name[0] && strcmp(p->model, self->model_name) != 0))
                 continue;
             bly_router_node_t *n = &nodes[count++];
             memset(n, 0, sizeof(*n));

@@ -107,7 +107,11 @@ s_model_name(const s_init_t *init, char *name, size_t size)
 static void
 s_write_router(FILE *file, const s_init_t *init, long index)
 {
+    char name[64];
+    s_model_name(init, name, sizeof(name));
     s_write_node(file, init, index);
+    fprintf(file, "    # The router plans only over shards that registered this model.\n"
+                  "    model = %s\n", name);
     fprintf(file,
             "\n# Takes client requests, plans paths over the shards, streams tokens.\n"
             "actor\n"
