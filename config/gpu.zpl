@@ -24,7 +24,16 @@ node
     bootstrap = tcp://127.0.0.1:7000
     bootstrap_key = 028777c98ee83a2cc8bb47fd38233a3f1ea8c0b7fdca5c9861736d942472455a
 
-# Added by later issues:
+# The layer-shard (docs/INFERENCE.md, keys in docs/MANIFEST.md). Uncomment and point
+# `model` at the GGUF file (the same model and stages as above); `blyan model hashes
+# --model M > hashes` writes the hash file a shard can require.
 # actor
 #     role = layer-shard
 #     endpoint = tcp://0.0.0.0:7101
+#     model = "models/qwen3-0.6b-q8_0.gguf"
+#     stages = 1-14
+#     backend = cpu
+#     sessions = 16
+#     kv_budget_mb = 2048
+#     n_ctx = 2048
+#     hashes = hashes

@@ -1,9 +1,8 @@
 # main.zpl - the "main" role: the node users and operators talk to.
 #
 # In the full design (docs/ARCHITECTURE.md) main runs gateway, router, ledger,
-# consensus and bootstrap. Today the bootstrap and ledger actors exist; the others are
-# added to the role table by later issues (router and gateway with the inference
-# pipeline, consensus with the transaction chain). This manifest runs the registry that
+# consensus and bootstrap. Today the bootstrap, ledger and router actors exist; gateway
+# and consensus are added to the role table by later issues. This manifest runs the registry that
 # every other node joins (the ledger below is optional). Syntax and keys: docs/MANIFEST.md.
 
 node
@@ -29,9 +28,12 @@ actor
 #     genesis = ../config/genesis.conf
 #     block_ms = 1000
 
-# Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
+# The router (docs/INFERENCE.md): uncomment with the model file it tokenizes with.
 # actor
 #     role = router
+#     endpoint = tcp://0.0.0.0:7001
+#     model = "models/qwen3-0.6b-q8_0.gguf"
+# Added by later issues (not valid yet: blyan-node --check refuses unknown roles):
 # actor
 #     role = gateway
 # actor

@@ -1,4 +1,5 @@
-/*  ==================================================================    bly_limits - every limit in Blyan, in one place
+/*  =========================================================================
+    bly_limits - every limit in Blyan, in one place
 
     Each limit says why it has its value and what memory it costs. Config may
     lower a limit, never raise it past the hard maximum here. Relations
@@ -353,5 +354,43 @@ _Static_assert(BLY_CONS_SYNC_BATCH_MAX * 2u * BLY_CONS_BLOCK_SIZE_MAX <= BLY_FRA
                "a sync answer fits one frame");
 _Static_assert(BLY_CONS_BLOCK_EVIDENCE_MAX <= BLY_CONS_EVIDENCE_POOL_MAX,
                "a block never holds more evidence than the pool");
+/* ---- Distributed inference (actors/router, actors/shard) ---------------- */
+
+/* Session slots of one router (running plus queued). Each slot holds its
+   token history (n_ctx x 4 bytes, 16 KiB at 4096) and a sampler (n_vocab x
+   8 bytes, 1.2 MiB for Qwen3's vocabulary): 256 slots cost about 300 MiB,
+   so routers configure fewer (default 64 + 64 queued). */
+#define BLY_ROUTER_SESSIONS_MAX 256
+
+/* Client-chosen request ids, bytes (the schema's request_id max). */
+#define BLY_ROUTER_REQUEST_ID_MAX 64
+
+/* Hops in one planned path (the schema's hops max_count). A path of 32
+   shards of a 94-layer model is already 3 layers per shard. */
+#define BLY_ROUTER_PATH_MAX 32
+
+/* Shards a router plans over (one bootstrap peers reply). */
+#define BLY_ROUTER_NODES_MAX BLY_PEERS_MAX
+
+/* Tokens of one session's history (prompt + generated) a router keeps;
+   a manifest's n_ctx may lower it. The schema's prompt_ids max is 4096. */
+#define BLY_ROUTER_CTX_MAX 8192
+
+/* Sessions (KV caches) one shard holds. Each costs its layers' KV cache:
+   2 x layers x n_ctx x kv_heads x head_dim x 4 bytes (a 9-layer slice of
+   the 0.6B shape at 1024 positions: 72 MiB); the manifest's kv_budget_mb
+   bounds the sum. */
+#define BLY_SHARD_SESSIONS_MAX 256
+
+/* Next-hop sockets one shard keeps open (least recently used closes). */
+#define BLY_SHARD_LINKS_MAX 16
+
+/* Expected tensor hashes in one shard manifest file (one per tensor). */
+#define BLY_SHARD_HASHES_MAX BLY_GGUF_TENSORS_MAX
+
+_Static_assert(BLY_ROUTER_PATH_MAX <= 32, "the inference schema carries 32 hops at most");
+_Static_assert(BLY_ROUTER_REQUEST_ID_MAX == 64, "equals the inference schema's request_id max");
+_Static_assert(BLY_MODEL_BATCH_MAX <= 512, "a step's tokens fit the schema's tokens max_count");
+
 
 #endif

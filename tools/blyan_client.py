@@ -4,6 +4,11 @@
     /usr/bin/python3 tools/blyan_client.py status --endpoint E --server-key HEX [--json]
         [--role R] [--timeout-ms N] [--codec-dir build/schemas]
 
+    /usr/bin/python3 tools/blyan_client.py chat --router E --router-key HEX --prompt P
+        [--n-predict N] [--temp T] [--seed S] [--chat] [--ignore-eos] [--json]
+
+`chat` sends a request to a router (schemas/inference.xml) and prints each token as it
+arrives; with --json it prints the done message's ids and text at the end.
 `status` asks a bootstrap for its peer list over CurveZMQ, like `blyan status`. The
 server's Curve key is derived from its node id (the Ed25519 public key, HEX) with
 libsodium's crypto_sign_ed25519_pk_to_curve25519, loaded through ctypes; the client uses
@@ -18,6 +23,7 @@ import ctypes.util
 import importlib
 import json
 import os
+import struct
 import sys
 import time
 
@@ -44,10 +50,10 @@ def curve_key_from_node_id(node_id_hex):
     return z85.encode(curve.raw)
 
 
-def load_codec(codec_dir):
+def load_codec(codec_dir, name="bly_bootstrap_msg"):
     sys.path.insert(0, codec_dir)
     try:
-        return importlib.import_module("bly_bootstrap_msg")
+        return importlib.import_module(name)
     except ImportError:
         sys.exit("blyan_client: no generated codec in %s (build first: ninja -C build)"
                  % codec_dir)
@@ -123,6 +129,51 @@ def cmd_status(args):
     return 0
 
 
+def f32_bits(value):
+    return struct.unpack("<I", struct.pack("<f", value))[0]
+
+
+def cmd_chat(args):
+    codec = load_codec(args.codec_dir, "bly_inference_msg")
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+    sock.curve_serverkey = curve_key_from_node_id(args.router_key)
+    sock.setsockopt(zmq.MAXMSGSIZE, FRAME_SIZE_MAX)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(args.router)
+    request = {"request_id": "py-1", "max_tokens": args.n_predict, "stream": True,
+               "temp_bits": f32_bits(args.temp), "top_k": 40, "top_p_bits": f32_bits(0.95),
+               "min_p_bits": f32_bits(0.05), "repeat_penalty_bits": f32_bits(1.0),
+               "repeat_last_n": 64, "seed": args.seed, "ignore_eos": args.ignore_eos}
+    if args.chat:
+        request.update(roles=["user"], contents=[args.prompt])
+    else:
+        request["prompt"] = args.prompt
+    sock.send(codec.encode("request", request))
+    deadline = time.time() + args.timeout_ms / 1000.0
+    while time.time() < deadline:
+        if not sock.poll(int((deadline - time.time()) * 1000) + 1, zmq.POLLIN):
+            break
+        name, values = codec.decode(sock.recv_multipart()[-1])
+        if name == "token" and not args.json:
+            sys.stdout.buffer.write(values["piece"])
+            sys.stdout.flush()
+        elif name == "done":
+            if args.json:
+                json.dump({"prompt_ids": values["prompt_ids"], "ids": values["ids"],
+                           "text": values["output"].decode("utf-8", "replace"),
+                           "finish": values["finish"], "failovers": values["failovers"]},
+                          sys.stdout)
+            print()
+            return 0
+        elif name == "error":
+            print("blyan_client chat: %s (code %d)" % (values["reason"], values["code"]),
+                  file=sys.stderr)
+            return 1
+    print("blyan_client chat: no answer within %d ms" % args.timeout_ms, file=sys.stderr)
+    return 1
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog="blyan_client.py", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,8 +185,21 @@ def main(argv):
     status.add_argument("--timeout-ms", type=int, default=3000)
     status.add_argument("--codec-dir", default=os.path.join(HERE, "..", "build", "schemas"),
                         help="folder of the generated bly_bootstrap_msg.py")
+    chat = sub.add_parser("chat", help="ask a router; stream the answer")
+    chat.add_argument("--router", required=True, help="router endpoint, tcp://HOST:PORT")
+    chat.add_argument("--router-key", required=True, help="the router's node id (hex)")
+    chat.add_argument("--prompt", required=True)
+    chat.add_argument("--n-predict", type=int, default=64)
+    chat.add_argument("--temp", type=float, default=0.0)
+    chat.add_argument("--seed", type=int, default=42)
+    chat.add_argument("--chat", action="store_true", help="send the prompt as a user turn")
+    chat.add_argument("--ignore-eos", action="store_true")
+    chat.add_argument("--json", action="store_true")
+    chat.add_argument("--timeout-ms", type=int, default=300000)
+    chat.add_argument("--codec-dir", default=os.path.join(HERE, "..", "build", "schemas"),
+                      help="folder of the generated bly_inference_msg.py")
     args = parser.parse_args(argv)
-    return cmd_status(args)
+    return cmd_chat(args) if args.command == "chat" else cmd_status(args)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,8 @@ int bly_cli_testnet_bootstrap(const char *dir, char *endpoint, size_t endpoint_s
                               char *server_hex);
 int bly_cli_devices(int argc, char **argv);
 int bly_cli_generate(int argc, char **argv);
+int bly_cli_chat(int argc, char **argv);
+int bly_cli_model(int argc, char **argv);
 int bly_cli_bench(int argc, char **argv);
 int bly_cli_tokenize(int argc, char **argv);
 int bly_cli_mkmodel(int argc, char **argv);

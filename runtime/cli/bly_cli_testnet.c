@@ -26,6 +26,7 @@
 #include "bly_identity.h"
 #include "bly_limits.h"
 #include "bly_manifest.h"
+#include "bly_model.h"
 #include "bly_node.h"
 
 #include <errno.h>
@@ -54,6 +55,11 @@ typedef struct {
     long heartbeat_ms;            //  Heartbeat interval.
     long expiry_ms;               //  Expiry after silence.
     char bootstrap_hex[BLY_IDENTITY_HEX_SIZE];   //  Bootstrap node id.
+    long shards;                  //  Layer-shards (0: no inference mesh).
+    long spares;                  //  Spare shards duplicating shard ranges.
+    char model[BLY_PATH_MAX];     //  Model file (absolute) of router and shards.
+    const char *backend;          //  cpu or vulkan.
+    uint32_t n_stages;            //  Layers + 2 of the model.
 } s_init_t;
 
 typedef struct {
@@ -89,10 +95,98 @@ s_write_node(FILE *file, const s_init_t *init, long index)
             init->base_port + index, init->base_port, init->bootstrap_hex);
 }
 
+//  The model's short name for registrations (the file name, cut to fit).
+static void
+s_model_name(const s_init_t *init, char *name, size_t size)
+{
+    const char *slash = strrchr(init->model, '/');
+    snprintf(name, size, "%.*s", (int) (size - 1 < 63 ? size - 1 : 63),
+             slash ? slash + 1 : init->model);
+}
+
+static void
+s_write_router(FILE *file, const s_init_t *init, long index)
+{
+    char name[64];
+    s_model_name(init, name, sizeof(name));
+    s_write_node(file, init, index);
+    fprintf(file, "    # The router plans only over shards that registered this model.\n"
+                  "    model = %s\n", name);
+    fprintf(file,
+            "\n# Takes client requests, plans paths over the shards, streams tokens.\n"
+            "actor\n"
+            "    role = router\n"
+            "    endpoint = tcp://127.0.0.1:%ld\n"
+            "    model = \"%s\"\n"
+            "    n_ctx = 1024\n",
+            init->base_port + index, init->model);
+}
+
+//  Stages of shard `k` (0-based; spares k >= shards copy shard k % shards).
+static void
+s_shard_stages(const s_init_t *init, long k, uint32_t *first, uint32_t *last)
+{
+    long i = k % init->shards;
+    *first = (uint32_t) (i * init->n_stages / init->shards);
+    *last = (uint32_t) ((i + 1) * init->n_stages / init->shards - 1);
+}
+
+static void
+s_write_shard(FILE *file, const s_init_t *init, long index)
+{
+    uint32_t first, last;
+    char name[64];
+    s_shard_stages(init, index - init->nodes - 2, &first, &last);
+    s_model_name(init, name, sizeof(name));
+    s_write_node(file, init, index);
+    fprintf(file,
+            "    model = %s\n"
+            "    stages = %u-%u\n"
+            "    speed_milli = 1000\n\n"
+            "# Serves stages %u-%u: its layers' KV caches, activations to the next hop.\n"
+            "actor\n"
+            "    role = layer-shard\n"
+            "    endpoint = tcp://127.0.0.1:%ld\n"
+            "    model = \"%s\"\n"
+            "    stages = %u-%u\n"
+            "    backend = %s\n"
+            "    sessions = 20\n"
+            "    kv_budget_mb = 1024\n"
+            "    n_ctx = 1024\n",
+            name, first, last, first, last, init->base_port + index, init->model, first, last,
+            init->backend);
+}
+
 static const s_kind_t s_kinds[] = {
     {"bootstrap", s_write_bootstrap},
     {"node", s_write_node},
+    {"router", s_write_router},
+    {"layer-shard", s_write_shard},
 };
+
+//  Members: 0 bootstrap, 1..nodes plain nodes, then the router, then shards.
+static const s_kind_t *
+s_kind_of(const s_init_t *init, long index, char *name, size_t size)
+{
+    if (index == 0) {
+        snprintf(name, size, "bootstrap");
+        return &s_kinds[0];
+    }
+    if (index <= init->nodes) {
+        snprintf(name, size, "node%ld", index);
+        return &s_kinds[1];
+    }
+    if (index == init->nodes + 1) {
+        snprintf(name, size, "router");
+        return &s_kinds[2];
+    }
+    long k = index - init->nodes - 2;
+    if (k < init->shards)
+        snprintf(name, size, "shard%ld", k + 1);
+    else
+        snprintf(name, size, "spare%ld", k - init->shards + 1);
+    return &s_kinds[3];
+}
 
 //  ---------------------------------------------------------------------
 //  init
@@ -126,10 +220,9 @@ s_json_string(FILE *file, const char *text)
 static int
 s_init_member(s_init_t *init, long index, FILE *json)
 {
-    const s_kind_t *kind = &s_kinds[index == 0 ? 0 : 1];
     char name[BLY_NAME_MAX], dir[BLY_PATH_MAX + BLY_NAME_MAX + 2], path[sizeof(dir) + 32];
     char err[512];
-    snprintf(name, sizeof(name), index == 0 ? "bootstrap" : "node%ld", index);
+    const s_kind_t *kind = s_kind_of(init, index, name, sizeof(name));
     snprintf(dir, sizeof(dir), "%s/%s", init->dir, name);
     if (s_mkdir(dir) != 0)
         return -1;
@@ -179,30 +272,75 @@ s_init_member(s_init_t *init, long index, FILE *json)
     return ok ? 0 : -1;
 }
 
+//  --shards K --model M [--spares S] [--backend cpu|vulkan]: the model's
+//  stage count for the split. Returns 0 or -1 (printed).
+static int
+s_parse_mesh(int argc, char **argv, s_init_t *init)
+{
+    const char *shards = bly_cli_opt(argc, argv, "--shards");
+    const char *spares = bly_cli_opt(argc, argv, "--spares");
+    const char *model = bly_cli_opt(argc, argv, "--model");
+    init->backend = bly_cli_opt(argc, argv, "--backend") ? bly_cli_opt(argc, argv, "--backend")
+                                                         : "cpu";
+    if (!shards)
+        return model || spares ? -1 : 0;
+    if (bly_cli_parse_long(shards, 1, BLY_ROUTER_PATH_MAX, &init->shards) != 0 || !model
+        || (spares && bly_cli_parse_long(spares, 0, BLY_ROUTER_PATH_MAX, &init->spares) != 0)
+        || strcmp(init->backend, "cpu") != 0 || !realpath(model, init->model)) {
+        if (strcmp(init->backend, "cpu") != 0)
+            fprintf(stderr, "blyan testnet: backend %s is not available in this build\n",
+                    init->backend);
+        return -1;
+    }
+    char err[512];
+    bly_model_t *m = bly_model_load(init->model, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "blyan testnet: %s\n", err);
+        return -1;
+    }
+    init->n_stages = bly_model_hparams(m)->n_layer + 2;
+    bly_model_destroy(&m);
+    if ((uint32_t) init->shards > init->n_stages) {
+        fprintf(stderr, "blyan testnet: %ld shards for %u stages\n", init->shards, init->n_stages);
+        return -1;
+    }
+    return 0;
+}
+
+static long
+s_member_count(const s_init_t *init)
+{
+    return init->nodes + (init->shards ? 1 + init->shards + init->spares : 0);
+}
+
 static int
 s_parse_init(int argc, char **argv, s_init_t *init)
 {
     static const char *const known[]
-        = {"--dir=", "--nodes=", "--base-port=", "--heartbeat-ms=", "--expiry-ms=", NULL};
+        = {"--dir=", "--nodes=", "--base-port=", "--heartbeat-ms=", "--expiry-ms=", "--shards=",
+           "--spares=", "--model=", "--backend=", NULL};
     if (bly_cli_check_options(argc, argv, known) != 0)
         return -1;
     const char *dir = bly_cli_opt(argc, argv, "--dir");
+    const char *nodes = bly_cli_opt(argc, argv, "--nodes");
     const char *base = bly_cli_opt(argc, argv, "--base-port");
     const char *hb = bly_cli_opt(argc, argv, "--heartbeat-ms");
     const char *expiry = bly_cli_opt(argc, argv, "--expiry-ms");
     init->base_port = 17400;
     init->heartbeat_ms = 1000;
     init->expiry_ms = 3000;
-    if (!dir || bly_cli_parse_long(bly_cli_opt(argc, argv, "--nodes"), 1, BLY_TESTNET_NODES_MAX,
-                                   &init->nodes) != 0
+    if (!dir || s_parse_mesh(argc, argv, init) != 0 || (!nodes && init->shards == 0)
+        || (nodes && bly_cli_parse_long(nodes, 0, BLY_TESTNET_NODES_MAX, &init->nodes) != 0)
+        || s_member_count(init) < 1 || s_member_count(init) > BLY_TESTNET_NODES_MAX
         || (base && bly_cli_parse_long(base, 1024, 65535 - BLY_TESTNET_NODES_MAX,
                                        &init->base_port) != 0)
         || (hb && bly_cli_parse_long(hb, BLY_HEARTBEAT_MS_MIN, BLY_HEARTBEAT_MS_MAX,
                                      &init->heartbeat_ms) != 0)
         || (expiry && bly_cli_parse_long(expiry, BLY_EXPIRY_MS_MIN, BLY_EXPIRY_MS_MAX,
                                          &init->expiry_ms) != 0)) {
-        fprintf(stderr, "usage: blyan testnet init --dir D --nodes N(1-%d) [--base-port P] "
-                        "[--heartbeat-ms H] [--expiry-ms E]\n",
+        fprintf(stderr, "usage: blyan testnet init --dir D [--nodes N] [--shards K --model M "
+                        "[--spares S] [--backend cpu|vulkan]] [--base-port P] "
+                        "[--heartbeat-ms H] [--expiry-ms E] (at most %d members)\n",
                 BLY_TESTNET_NODES_MAX);
         return -1;
     }
@@ -232,15 +370,15 @@ s_init(int argc, char **argv)
     }
     fprintf(json, "{\"bootstrap\": \"tcp://127.0.0.1:%ld\",\n \"nodes\": [\n", init.base_port);
     int rc = 0;
-    for (long i = 0; i <= init.nodes && rc == 0; i++)
+    for (long i = 0; i <= s_member_count(&init) && rc == 0; i++)
         rc = s_init_member(&init, i, json);
     fprintf(json, "\n ]}\n");
     if (fclose(json) != 0 || rc != 0) {
         fprintf(stderr, "blyan testnet: init failed\n");
         return 1;
     }
-    printf("testnet: %ld nodes and a bootstrap (tcp://127.0.0.1:%ld) in %s\n", init.nodes,
-           init.base_port, init.dir);
+    printf("testnet: %ld nodes and a bootstrap (tcp://127.0.0.1:%ld) in %s\n",
+           s_member_count(&init), init.base_port, init.dir);
     return 0;
 }
 

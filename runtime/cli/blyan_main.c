@@ -26,6 +26,8 @@ static const s_command_t s_commands[] = {
     {"testnet", bly_cli_testnet, "init, start, stop, kill, restart a local mesh"},
     {"tokenize", bly_cli_tokenize, "print the token ids of a text"},
     {"mkmodel", bly_cli_mkmodel, "write a random-weight Qwen3 GGUF of any shape"},
+    {"chat", bly_cli_chat, "ask a router of the mesh; stream the answer"},
+    {"model", bly_cli_model, "model tools: hashes (BLAKE2b of each tensor)"},
     {"generate", bly_cli_generate, "generate text with a model on this machine"},
     {"bench", bly_cli_bench, "prefill and decode speed, peak memory, bandwidth bound"},
     {"devices", bly_cli_devices, "list Vulkan devices and their features"},

@@ -9,6 +9,8 @@
 #include "bootstrap/bly_bootstrap_actor.h"
 #include "ledger/bly_ledger_actor.h"
 #include "member/bly_member_actor.h"
+#include "router/bly_router_actor.h"
+#include "shard/bly_shard_actor.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 static const bly_node_role_t s_role_table[] = {
     {"bootstrap", bly_bootstrap_actor, 10, false},
     {"ledger", bly_ledger_actor, 30, false},
+    {"layer-shard", bly_shard_actor, 40, false},
+    {"router", bly_router_actor, 50, false},
     {"member", bly_member_actor, 90, true},
 };
 

@@ -67,9 +67,53 @@ static const bly_manifest_key_t s_ledger_keys[] = {
      "(default 1000)"},
 };
 
+//  docs/INFERENCE.md; actors/shard and actors/router.
+static const bly_manifest_key_t s_shard_keys[] = {
+    {"endpoint", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL, "where the shard serves (CURVE ROUTER)"},
+    {"model", BLY_MANIFEST_PATH, true, 0, 0, NULL, "the GGUF model file"},
+    {"stages", BLY_MANIFEST_RANGE, true, 0, BLY_MODEL_LAYERS_MAX + 1, NULL,
+     "stages served, FIRST-LAST: 0 embedding, 1..L layers, L+1 head"},
+    {"backend", BLY_MANIFEST_CHOICE, false, 0, 0, "cpu", "compute backend (default cpu)"},
+    {"sessions", BLY_MANIFEST_INT, false, 1, BLY_SHARD_SESSIONS_MAX, NULL,
+     "sessions (KV caches) held at most (default 16)"},
+    {"kv_budget_mb", BLY_MANIFEST_INT, false, 1, 1 << 20, NULL,
+     "KV cache memory for all sessions, MiB (default 1024)"},
+    {"n_ctx", BLY_MANIFEST_INT, false, 1, BLY_MODEL_CTX_MAX, NULL,
+     "KV positions per session (default 1024)"},
+    {"threads", BLY_MANIFEST_INT, false, 1, BLY_THREADS_MAX, NULL,
+     "threads per session context (default 1)"},
+    {"idle_ms", BLY_MANIFEST_INT, false, 1000, 86400000, NULL,
+     "a session idle this long may be dropped (default 600000)"},
+    {"hashes", BLY_MANIFEST_PATH, false, 0, 0, NULL,
+     "expected tensor hashes (blyan model hashes); refuse to serve on a mismatch"},
+};
+
+static const bly_manifest_key_t s_router_keys[] = {
+    {"endpoint", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL,
+     "where clients and shard replies reach the router (CURVE ROUTER)"},
+    {"advertise", BLY_MANIFEST_ENDPOINT, false, 0, 0, NULL,
+     "the endpoint shards reply to (default: endpoint)"},
+    {"model", BLY_MANIFEST_PATH, true, 0, 0, NULL, "the GGUF model (tokenizer, shape)"},
+    {"sessions", BLY_MANIFEST_INT, false, 1, BLY_ROUTER_SESSIONS_MAX / 2, NULL,
+     "sessions running at most (default 64)"},
+    {"queue", BLY_MANIFEST_INT, false, 0, BLY_ROUTER_SESSIONS_MAX / 2, NULL,
+     "requests queued beyond them before busy (default 64)"},
+    {"n_ctx", BLY_MANIFEST_INT, false, 1, BLY_ROUTER_CTX_MAX, NULL,
+     "tokens per session, prompt and output (default 1024)"},
+    {"step_ms", BLY_MANIFEST_INT, false, 10, 600000, NULL,
+     "a step stalls after this plus step_token_ms per token (default 1000)"},
+    {"step_token_ms", BLY_MANIFEST_INT, false, 0, 60000, NULL, "see step_ms (default 50)"},
+    {"probe_ms", BLY_MANIFEST_INT, false, 10, 60000, NULL,
+     "wait for pongs after a failure (default 300)"},
+    {"peers_ms", BLY_MANIFEST_INT, false, 50, 60000, NULL,
+     "how often the shard list is fetched (default 500)"},
+};
+
 static const bly_manifest_role_t s_roles[] = {
     {"bootstrap", s_bootstrap_keys, S_COUNT(s_bootstrap_keys)},
     {"ledger", s_ledger_keys, S_COUNT(s_ledger_keys)},
+    {"layer-shard", s_shard_keys, S_COUNT(s_shard_keys)},
+    {"router", s_router_keys, S_COUNT(s_router_keys)},
 };
 
 static const bly_manifest_schema_t s_schema = {

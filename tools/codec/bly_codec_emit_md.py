@@ -33,6 +33,8 @@ def _example(f):
         return "`%s`" % v if v else "(empty)"
     if f.type == "bool":
         return "`%s`" % ("true" if v else "false")
+    if f.type in ("u32s", "u64s"):
+        return ", ".join("`%d`" % x for x in v) if v else "(none)"
     return "`%d`" % v
 
 
