@@ -103,6 +103,18 @@ bly_ratelimit_allow(bly_ratelimit_t *self, int64_t now_ms, uint32_t burst, int64
 }
 
 void
+bly_error_set(char *error, size_t error_size, const char *format, ...)
+{
+    bly_assert(format);
+    if (!error || error_size == 0)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(error, error_size, format, args);
+    va_end(args);
+}
+
+void
 bly_assert_fail(const char *expr, const char *file, int line)
 {
     fprintf(stderr, "E [%s] assertion failed: %s (%s:%d)\n", bly_log_actor(), expr, file, line);

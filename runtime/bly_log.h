@@ -10,6 +10,7 @@
 #define BLY_LOG_H_INCLUDED
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BLY_MUST_USE __attribute__((warn_unused_result))
@@ -63,6 +64,10 @@ typedef struct {
 //  True when a line may be logged now; `now_ms` comes from the caller.
 bool bly_ratelimit_allow(bly_ratelimit_t *self, int64_t now_ms, uint32_t burst,
                          int64_t interval_ms);
+
+//  Format a reason into a caller's error buffer (`error` may be NULL or
+//  `error_size` 0: then nothing is written). Truncates, always terminates.
+void bly_error_set(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
 
 //  Called by bly_assert on failure: logs and aborts.
 _Noreturn void bly_assert_fail(const char *expr, const char *file, int line);

@@ -38,20 +38,6 @@ typedef struct {
     uint64_t s[4];      //  State words.
 } s_rng_t;
 
-static void
-s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static void
-s_error(char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-}
-
 int
 bly_mkmodel_shape(const char *like, bly_mkmodel_options_t *options)
 {
@@ -230,7 +216,7 @@ s_check_options(const bly_mkmodel_options_t *o, char *error, size_t error_size)
              (o->embd % 32 || o->ff % 32 || (o->heads * o->head_dim) % 32))
         bad = "Q8_0 needs --embd, --ff and heads * head-dim to be multiples of 32";
     if (bad) {
-        s_error(error, error_size, "%s", bad);
+        bly_error_set(error, error_size, "%s", bad);
         return -1;
     }
     return 0;
@@ -304,10 +290,10 @@ s_tokenizer_from_gguf(bly_gguf_writer_t *w, const bly_mkmodel_options_t *o, uint
     uint64_t count = 0;
     if (bly_gguf_get_array(gguf, "tokenizer.ggml.tokens", &type, &count) || count == 0 ||
         count > BLY_TOKENIZER_VOCAB_MAX) {
-        s_error(error, error_size, "%s has no tokenizer.ggml.tokens", o->tokenizer);
+        bly_error_set(error, error_size, "%s has no tokenizer.ggml.tokens", o->tokenizer);
         rc = -1;
     } else if (o->vocab && o->vocab != count) {
-        s_error(error, error_size, "--vocab %u differs from the %llu tokens of %s", o->vocab,
+        bly_error_set(error, error_size, "--vocab %u differs from the %llu tokens of %s", o->vocab,
                 (unsigned long long) count, o->tokenizer);
         rc = -1;
     }
@@ -319,7 +305,7 @@ s_tokenizer_from_gguf(bly_gguf_writer_t *w, const bly_mkmodel_options_t *o, uint
             continue;
         if (bly_gguf_kv_raw(gguf, i, &raw, &size) ||
             bly_gguf_writer_set_raw(w, key, bly_gguf_value_type(gguf, i), raw, size)) {
-            s_error(error, error_size, "cannot copy %s", key);
+            bly_error_set(error, error_size, "cannot copy %s", key);
             rc = -1;
         }
     }
@@ -339,11 +325,11 @@ s_tokenizer_from_json(bly_gguf_writer_t *w, const bly_mkmodel_options_t *o, uint
     uint32_t target = o->vocab ? o->vocab : (size < S_QWEN3_VOCAB ? S_QWEN3_VOCAB : size);
     int rc = 0;
     if (bly_vocab_pad(source, target)) {
-        s_error(error, error_size, "--vocab %u is smaller than the %u tokens of %s", target,
+        bly_error_set(error, error_size, "--vocab %u is smaller than the %u tokens of %s", target,
                 size, o->tokenizer);
         rc = -1;
     } else if (bly_vocab_write(source, w)) {
-        s_error(error, error_size, "cannot write the tokenizer metadata");
+        bly_error_set(error, error_size, "cannot write the tokenizer metadata");
         rc = -1;
     }
     *vocab = target;
@@ -388,7 +374,7 @@ s_write_file(bly_gguf_writer_t *w, const bly_mkmodel_options_t *o, const s_tenso
 {
     FILE *file = fopen(path, "wb");
     if (!file) {
-        s_error(error, error_size, "cannot create %s: %s", path, strerror(errno));
+        bly_error_set(error, error_size, "cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     size_t buffer_size = 1u << 22;   //  Large writes: the disk, not the calls, sets the pace.
@@ -407,7 +393,7 @@ s_write_file(bly_gguf_writer_t *w, const bly_mkmodel_options_t *o, const s_tenso
     if (fclose(file) != 0)
         rc = -1;
     if (rc)
-        s_error(error, error_size, "cannot write %s: %s", path, strerror(errno));
+        bly_error_set(error, error_size, "cannot write %s: %s", path, strerror(errno));
     free(buffer);
     free(packed);
     free(row);
@@ -421,7 +407,7 @@ bly_mkmodel_write(const bly_mkmodel_options_t *options, char *error, size_t erro
     if (s_check_options(options, error, error_size))
         return -1;
     if (strlen(options->out_path) >= BLY_PATH_MAX) {
-        s_error(error, error_size, "--out path is too long");
+        bly_error_set(error, error_size, "--out path is too long");
         return -1;
     }
     char tmp_path[BLY_PATH_MAX + 8];
@@ -431,11 +417,11 @@ bly_mkmodel_write(const bly_mkmodel_options_t *options, char *error, size_t erro
     uint32_t vocab = 0;
     int rc = -1;
     if (!w || !plan) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         goto out_free;
     }
     if (s_write_hparams(w, options)) {
-        s_error(error, error_size, "cannot write the metadata");
+        bly_error_set(error, error_size, "cannot write the metadata");
         goto out_free;
     }
     rc = s_is_gguf(options->tokenizer)
@@ -448,11 +434,11 @@ bly_mkmodel_write(const bly_mkmodel_options_t *options, char *error, size_t erro
         rc = bly_gguf_writer_add_tensor(w, plan[i].name, plan[i].type, plan[i].n_dims,
                                         plan[i].ne);
     if (rc)
-        s_error(error, error_size, "cannot declare the tensors");
+        bly_error_set(error, error_size, "cannot declare the tensors");
     else
         rc = s_write_file(w, options, plan, count, tmp_path, error, error_size);
     if (rc == 0 && rename(tmp_path, options->out_path) != 0) {
-        s_error(error, error_size, "cannot rename %s: %s", tmp_path, strerror(errno));
+        bly_error_set(error, error_size, "cannot rename %s: %s", tmp_path, strerror(errno));
         rc = -1;
     }
     if (rc)

@@ -70,20 +70,6 @@ struct bly_model_ctx_t {
 
 /* ---- Loading ----------------------------------------------------------- */
 
-static void
-s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static void
-s_error(char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-}
-
 //  Read `<arch>.<key>` as u32 into *value; keeps *value (a default) when
 //  absent and `required` is false.
 static int
@@ -95,11 +81,11 @@ s_key_u32(const bly_gguf_t *gguf, const char *arch, const char *key, bool requir
     if (bly_gguf_find_key(gguf, name) < 0) {
         if (!required)
             return 0;
-        s_error(error, error_size, "model: missing key %s", name);
+        bly_error_set(error, error_size, "model: missing key %s", name);
         return -1;
     }
     if (bly_gguf_get_u32(gguf, name, value) != 0 || *value == 0 || *value > max) {
-        s_error(error, error_size, "model: key %s is not an integer in 1..%" PRIu32, name, max);
+        bly_error_set(error, error_size, "model: key %s is not an integer in 1..%" PRIu32, name, max);
         return -1;
     }
     return 0;
@@ -114,7 +100,7 @@ s_key_f32(const bly_gguf_t *gguf, const char *arch, const char *key, float *valu
     if (bly_gguf_find_key(gguf, name) < 0)
         return 0;   //  Keep the default.
     if (bly_gguf_get_f32(gguf, name, value) != 0 || !(*value > 0.0f) || *value > 1e12f) {
-        s_error(error, error_size, "model: key %s is not a positive float", name);
+        bly_error_set(error, error_size, "model: key %s is not a positive float", name);
         return -1;
     }
     return 0;
@@ -126,7 +112,7 @@ s_load_arch(bly_model_t *self, char *arch, size_t arch_size, char *error, size_t
     const char *value;
     size_t size;
     if (bly_gguf_get_str(self->gguf, "general.architecture", &value, &size) != 0) {
-        s_error(error, error_size, "model: missing key general.architecture");
+        bly_error_set(error, error_size, "model: missing key general.architecture");
         return -1;
     }
     if (size == 5 && memcmp(value, "qwen3", 5) == 0)
@@ -134,7 +120,7 @@ s_load_arch(bly_model_t *self, char *arch, size_t arch_size, char *error, size_t
     else if (size == 5 && memcmp(value, "llama", 5) == 0)
         self->hp.arch = BLY_ARCH_LLAMA;
     else {
-        s_error(error, error_size, "model: architecture '%.*s' is not supported (qwen3, llama)",
+        bly_error_set(error, error_size, "model: architecture '%.*s' is not supported (qwen3, llama)",
                 (int) (size < 32 ? size : 32), value);
         return -1;
     }
@@ -180,7 +166,7 @@ s_load_hparams(bly_model_t *self, char *error, size_t error_size)
         return -1;
     if (hp->n_head % hp->n_kv_head != 0 || hp->head_dim % 2 != 0 || hp->head_dim == 0
         || hp->head_dim > BLY_MODEL_HEAD_DIM_MAX || value_length != hp->head_dim) {
-        s_error(error, error_size,
+        bly_error_set(error, error_size,
                 "model: heads %" PRIu32 "/%" PRIu32 " and head size %" PRIu32 "/%" PRIu32
                 " are inconsistent (need n_head %% n_kv_head == 0, an even head size, "
                 "key_length == value_length)",
@@ -197,31 +183,31 @@ s_tensor(bly_model_t *self, const char *name, uint64_t ne0, uint64_t ne1, bool f
 {
     const bly_gguf_tensor_t *t = bly_gguf_tensor_find(self->gguf, name);
     if (!t) {
-        s_error(error, error_size, "model: missing tensor %s", name);
+        bly_error_set(error, error_size, "model: missing tensor %s", name);
         return -1;
     }
     if (!bly_ref_type_supported(t->type) || (f32_only && t->type != BLY_TYPE_F32)) {
-        s_error(error, error_size, "model: tensor %s has type %s, need %s", name,
+        bly_error_set(error, error_size, "model: tensor %s has type %s, need %s", name,
                 bly_type_name(t->type),
                 f32_only ? "F32" : "F32, F16, BF16, Q8_0, Q4_K or Q6_K");
         return -1;
     }
     uint64_t want1 = ne1 ? ne1 : 1;
     if (t->ne[0] != ne0 || t->ne[1] != want1 || t->ne[2] != 1 || t->ne[3] != 1) {
-        s_error(error, error_size,
+        bly_error_set(error, error_size,
                 "model: tensor %s has shape [%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
                 "], need [%" PRIu64 ", %" PRIu64 "]",
                 name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], ne0, want1);
         return -1;
     }
     if ((uintptr_t) t->data % (t->type == BLY_TYPE_F32 ? 4 : 2) != 0) {
-        s_error(error, error_size, "model: tensor %s data is not aligned for %s", name,
+        bly_error_set(error, error_size, "model: tensor %s data is not aligned for %s", name,
                 bly_type_name(t->type));
         return -1;
     }
     if (ne0 % bly_ref_block_elements(t->type) != 0
         || t->size != bly_ref_row_size(t->type, ne0) * want1) {
-        s_error(error, error_size, "model: tensor %s rows do not fit its %s blocks", name,
+        bly_error_set(error, error_size, "model: tensor %s rows do not fit its %s blocks", name,
                 bly_type_name(t->type));
         return -1;
     }
@@ -284,7 +270,7 @@ s_load_tensors(bly_model_t *self, char *error, size_t error_size)
     bly_model_hparams_t *hp = &self->hp;
     const bly_gguf_tensor_t *emb = bly_gguf_tensor_find(self->gguf, "token_embd.weight");
     if (!emb || emb->ne[1] == 0 || emb->ne[1] > BLY_MODEL_VOCAB_MAX) {
-        s_error(error, error_size, "model: tensor token_embd.weight is missing or its "
+        bly_error_set(error, error_size, "model: tensor token_embd.weight is missing or its "
                                    "vocabulary is not in 1..%u", BLY_MODEL_VOCAB_MAX);
         return -1;
     }
@@ -303,7 +289,7 @@ s_load_tensors(bly_model_t *self, char *error, size_t error_size)
         return -1;
     self->layers = calloc(hp->n_layer, sizeof(*self->layers));
     if (!self->layers) {
-        s_error(error, error_size, "model: out of memory");
+        bly_error_set(error, error_size, "model: out of memory");
         return -1;
     }
     for (size_t i = 0; i < hp->n_layer; i++)
@@ -328,7 +314,7 @@ bly_model_from_gguf(bly_gguf_t **gguf_p, char *error, size_t error_size)
     bly_model_t *self = calloc(1, sizeof(*self));
     if (!self) {
         bly_gguf_destroy(gguf_p);
-        s_error(error, error_size, "model: out of memory");
+        bly_error_set(error, error_size, "model: out of memory");
         return NULL;
     }
     self->gguf = *gguf_p;
@@ -406,23 +392,23 @@ s_ctx_check(const bly_model_t *model, size_t first, size_t end, size_t n_ctx, si
 {
     const bly_model_hparams_t *hp = &model->hp;
     if (first >= end || end > hp->n_layer) {
-        s_error(error, error_size, "model: layer range [%zu, %zu) is not inside [0, %" PRIu32 ")",
+        bly_error_set(error, error_size, "model: layer range [%zu, %zu) is not inside [0, %" PRIu32 ")",
                 first, end, hp->n_layer);
         return -1;
     }
     if (n_ctx == 0 || n_ctx > BLY_MODEL_CTX_MAX || n_batch == 0 || n_batch > BLY_MODEL_BATCH_MAX
         || n_batch > n_ctx) {
-        s_error(error, error_size, "model: context %zu (1..%d) or batch %zu (1..%d, <= context)"
+        bly_error_set(error, error_size, "model: context %zu (1..%d) or batch %zu (1..%d, <= context)"
                 " out of range", n_ctx, BLY_MODEL_CTX_MAX, n_batch, BLY_MODEL_BATCH_MAX);
         return -1;
     }
     if (n_threads == 0 || n_threads > BLY_THREADS_MAX) {
-        s_error(error, error_size, "model: threads %zu not in 1..%d", n_threads, BLY_THREADS_MAX);
+        bly_error_set(error, error_size, "model: threads %zu not in 1..%d", n_threads, BLY_THREADS_MAX);
         return -1;
     }
     uint64_t kv = 2ull * (end - first) * n_ctx * hp->n_kv_head * hp->head_dim * sizeof(float);
     if (kv > BLY_MODEL_KV_BYTES_MAX) {
-        s_error(error, error_size, "model: KV cache of %" PRIu64 " MiB for %zu positions exceeds "
+        bly_error_set(error, error_size, "model: KV cache of %" PRIu64 " MiB for %zu positions exceeds "
                 "the budget of %llu MiB", kv >> 20, n_ctx, BLY_MODEL_KV_BYTES_MAX >> 20);
         return -1;
     }
@@ -472,7 +458,7 @@ bly_model_ctx_new(const bly_model_t *model, size_t layer_first, size_t layer_end
                   layer_end, n_ctx, total >> 20);
     return self;
 out_nomem:
-    s_error(error, error_size, "model: out of memory for a context of %zu positions", n_ctx);
+    bly_error_set(error, error_size, "model: out of memory for a context of %zu positions", n_ctx);
     bly_model_ctx_destroy(&self);
     return NULL;
 }

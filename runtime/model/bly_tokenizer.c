@@ -80,20 +80,6 @@ s_pre_find(const char *name, size_t size)
     return -1;
 }
 
-static void
-s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static void
-s_error(char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-}
-
 /* ---- GPT-2 byte <-> code point mapping ------------------------------------ */
 
 //  Printable Latin-1 bytes map to themselves; the other 68 to U+0100...
@@ -255,13 +241,13 @@ s_load_tokens(bly_tokenizer_t *self, const bly_tokenizer_spec_t *spec, char *err
     uint64_t total = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (spec->token_sizes[i] > BLY_TOKEN_TEXT_MAX) {
-            s_error(error, error_size, "token %u has %zu bytes, over the limit %d", i,
+            bly_error_set(error, error_size, "token %u has %zu bytes, over the limit %d", i,
                     spec->token_sizes[i], BLY_TOKEN_TEXT_MAX);
             return -1;
         }
         int32_t type = spec->token_types ? spec->token_types[i] : BLY_TOKEN_NORMAL;
         if (type < BLY_TOKEN_UNDEFINED || type > BLY_TOKEN_BYTE) {
-            s_error(error, error_size, "token %u has unknown type %d", i, type);
+            bly_error_set(error, error_size, "token %u has unknown type %d", i, type);
             return -1;
         }
         total += spec->token_sizes[i];
@@ -273,7 +259,7 @@ s_load_tokens(bly_tokenizer_t *self, const bly_tokenizer_spec_t *spec, char *err
     self->types = calloc(n ? n : 1, 1);
     if (!self->text || !self->piece || !self->text_offsets || !self->piece_offsets ||
         !self->types) {
-        s_error(error, error_size, "out of memory for %u tokens", n);
+        bly_error_set(error, error_size, "out of memory for %u tokens", n);
         return -1;
     }
     uint64_t text_at = 0, piece_at = 0;
@@ -305,7 +291,7 @@ s_build_token_table(bly_tokenizer_t *self, char *error, size_t error_size)
     self->token_mask = s_table_mask(self->token_count);
     self->token_table = calloc((size_t) self->token_mask + 1, sizeof(uint32_t));
     if (!self->token_table) {
-        s_error(error, error_size, "out of memory for the token table");
+        bly_error_set(error, error_size, "out of memory for the token table");
         return -1;
     }
     for (uint32_t i = 0; i < self->token_count; i++)
@@ -315,7 +301,7 @@ s_build_token_table(bly_tokenizer_t *self, char *error, size_t error_size)
         size_t size = bly_utf8_encode(s_byte_to_cp((uint8_t) b), text);
         self->byte_token[b] = bly_tokenizer_find(self, text, size);
         if (self->byte_token[b] < 0) {
-            s_error(error, error_size, "the vocabulary has no token for byte 0x%02x", b);
+            bly_error_set(error, error_size, "the vocabulary has no token for byte 0x%02x", b);
             return -1;
         }
     }
@@ -332,7 +318,7 @@ s_build_merges(bly_tokenizer_t *self, const bly_tokenizer_spec_t *spec, char *er
     self->merge_mask = s_table_mask(spec->merge_count);
     self->merge_table = malloc(((size_t) self->merge_mask + 1) * sizeof(s_merge_t));
     if (!self->merge_table) {
-        s_error(error, error_size, "out of memory for %u merges", spec->merge_count);
+        bly_error_set(error, error_size, "out of memory for %u merges", spec->merge_count);
         return -1;
     }
     for (uint32_t i = 0; i <= self->merge_mask; i++)
@@ -343,7 +329,7 @@ s_build_merges(bly_tokenizer_t *self, const bly_tokenizer_spec_t *spec, char *er
         size_t size = spec->merge_sizes[i];
         const char *space = size > 1 ? memchr(merge + 1, ' ', size - 1) : NULL;
         if (!space || size > sizeof(joined)) {
-            s_error(error, error_size, "merge %u is not two texts separated by a space", i);
+            bly_error_set(error, error_size, "merge %u is not two texts separated by a space", i);
             return -1;
         }
         size_t left_size = (size_t) (space - merge);
@@ -389,7 +375,7 @@ s_build_specials(bly_tokenizer_t *self, char *error, size_t error_size)
     self->specials = calloc(count ? count : 1, sizeof(*self->specials));
     if (!sorted || !self->specials) {
         free(sorted);
-        s_error(error, error_size, "out of memory for special tokens");
+        bly_error_set(error, error_size, "out of memory for special tokens");
         return -1;
     }
     uint32_t at = 0;
@@ -426,24 +412,24 @@ static int
 s_check_spec(const bly_tokenizer_spec_t *spec, char *error, size_t error_size)
 {
     if (s_pre_find(spec->pre, spec->pre ? strlen(spec->pre) : 0) < 0) {
-        s_error(error, error_size, "pre-tokenizer '%s' is not supported (%s)", spec->pre,
+        bly_error_set(error, error_size, "pre-tokenizer '%s' is not supported (%s)", spec->pre,
                 S_PRE_NAMES);
         return -1;
     }
     if (spec->token_count == 0 || spec->token_count > BLY_TOKENIZER_VOCAB_MAX) {
-        s_error(error, error_size, "vocabulary of %u tokens (must be 1..%u)", spec->token_count,
+        bly_error_set(error, error_size, "vocabulary of %u tokens (must be 1..%u)", spec->token_count,
                 BLY_TOKENIZER_VOCAB_MAX);
         return -1;
     }
     if (spec->merge_count > BLY_TOKENIZER_MERGES_MAX) {
-        s_error(error, error_size, "%u merges, over the limit %u", spec->merge_count,
+        bly_error_set(error, error_size, "%u merges, over the limit %u", spec->merge_count,
                 BLY_TOKENIZER_MERGES_MAX);
         return -1;
     }
     int32_t ids[3] = {spec->bos_id, spec->eos_id, spec->pad_id};
     for (int i = 0; i < 3; i++) {
         if (ids[i] < -1 || ids[i] >= (int64_t) spec->token_count) {
-            s_error(error, error_size, "special token id %d is outside the vocabulary", ids[i]);
+            bly_error_set(error, error_size, "special token id %d is outside the vocabulary", ids[i]);
             return -1;
         }
     }
@@ -460,7 +446,7 @@ bly_tokenizer_new(const bly_tokenizer_spec_t *spec, char *error, size_t error_si
         return NULL;
     bly_tokenizer_t *self = calloc(1, sizeof(*self));
     if (!self) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return NULL;
     }
     self->token_count = spec->token_count;
@@ -500,17 +486,17 @@ s_gguf_strings(const bly_gguf_t *gguf, const char *key, bool required, const cha
     if (bly_gguf_get_array(gguf, key, &type, &n)) {
         if (!required)
             return 0;
-        s_error(error, error_size, "%s is missing", key);
+        bly_error_set(error, error_size, "%s is missing", key);
         return -1;
     }
     if (type != BLY_GGUF_STRING || n > max) {
-        s_error(error, error_size, "%s is not an array of at most %u strings", key, max);
+        bly_error_set(error, error_size, "%s is not an array of at most %u strings", key, max);
         return -1;
     }
     *strings = calloc(n ? n : 1, sizeof(**strings));
     *sizes = calloc(n ? n : 1, sizeof(**sizes));
     if (!*strings || !*sizes) {
-        s_error(error, error_size, "out of memory reading %s", key);
+        bly_error_set(error, error_size, "out of memory reading %s", key);
         return -1;
     }
     for (uint64_t i = 0; i < n; i++)
@@ -527,11 +513,11 @@ s_gguf_str_equals(const bly_gguf_t *gguf, const char *key, const char *want, cha
     const char *value;
     size_t size;
     if (bly_gguf_get_str(gguf, key, &value, &size)) {
-        s_error(error, error_size, "%s is missing", key);
+        bly_error_set(error, error_size, "%s is missing", key);
         return -1;
     }
     if (size != strlen(want) || memcmp(value, want, size) != 0) {
-        s_error(error, error_size, "%s is '%.*s'; only '%s' is supported", key,
+        bly_error_set(error, error_size, "%s is '%.*s'; only '%s' is supported", key,
                 (int) (size > 64 ? 64 : size), value, want);
         return -1;
     }
@@ -545,12 +531,12 @@ s_gguf_pre(const bly_gguf_t *gguf, const char **pre, char *error, size_t error_s
     const char *value;
     size_t size;
     if (bly_gguf_get_str(gguf, "tokenizer.ggml.pre", &value, &size)) {
-        s_error(error, error_size, "tokenizer.ggml.pre is missing");
+        bly_error_set(error, error_size, "tokenizer.ggml.pre is missing");
         return -1;
     }
     int index = s_pre_find(value, size);
     if (index < 0) {
-        s_error(error, error_size, "tokenizer.ggml.pre is '%.*s'; supported: %s",
+        bly_error_set(error, error_size, "tokenizer.ggml.pre is '%.*s'; supported: %s",
                 (int) (size > 64 ? 64 : size), value, S_PRE_NAMES);
         return -1;
     }
@@ -578,12 +564,12 @@ s_gguf_types(const bly_gguf_t *gguf, uint32_t count, const int32_t **types, char
     const void *data;
     if ((type != BLY_GGUF_INT32 && type != BLY_GGUF_UINT32) || n != count ||
         bly_gguf_array_data(gguf, "tokenizer.ggml.token_type", &data)) {
-        s_error(error, error_size, "tokenizer.ggml.token_type is not %u 32-bit integers", count);
+        bly_error_set(error, error_size, "tokenizer.ggml.token_type is not %u 32-bit integers", count);
         return -1;
     }
     int32_t *copy = malloc((size_t) count * sizeof(int32_t));
     if (!copy) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return -1;
     }
     memcpy(copy, data, (size_t) count * sizeof(int32_t));   //  The map may be unaligned.

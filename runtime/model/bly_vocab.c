@@ -25,20 +25,6 @@ struct bly_vocab_t {
     char *chat_template;        //  From tokenizer_config.json, or NULL.
 };
 
-static void
-s_error(char *error, size_t error_size, const char *format, ...) BLY_PRINTF(3, 4);
-
-static void
-s_error(char *error, size_t error_size, const char *format, ...)
-{
-    if (!error || error_size == 0)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(error, error_size, format, args);
-    va_end(args);
-}
-
 void
 bly_vocab_destroy(bly_vocab_t **self_p)
 {
@@ -90,18 +76,18 @@ s_set_token(bly_vocab_t *self, int64_t id, const char *text, size_t size, int32_
             char *error, size_t error_size)
 {
     if (id < 0 || id >= BLY_TOKENIZER_VOCAB_MAX || size > BLY_TOKEN_TEXT_MAX) {
-        s_error(error, error_size, "token id %lld or its size %zu is out of range",
+        bly_error_set(error, error_size, "token id %lld or its size %zu is out of range",
                 (long long) id, size);
         return -1;
     }
     if (s_reserve(self, (uint32_t) id + 1)) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return -1;
     }
     free(self->tokens[id]);   //  An added token may restate a vocabulary entry.
     self->tokens[id] = malloc(size + 1);
     if (!self->tokens[id]) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return -1;
     }
     memcpy(self->tokens[id], text, size);
@@ -118,19 +104,19 @@ s_read_vocab(bly_vocab_t *self, json_t *model, char *error, size_t error_size)
 {
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab) || json_object_size(vocab) > BLY_TOKENIZER_VOCAB_MAX) {
-        s_error(error, error_size, "model.vocab is not an object of at most %u tokens",
+        bly_error_set(error, error_size, "model.vocab is not an object of at most %u tokens",
                 BLY_TOKENIZER_VOCAB_MAX);
         return -1;
     }
     if (s_reserve(self, (uint32_t) json_object_size(vocab))) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return -1;
     }
     const char *key;
     json_t *value;
     json_object_foreach(vocab, key, value) {
         if (!json_is_integer(value)) {
-            s_error(error, error_size, "model.vocab['%.64s'] is not an integer id", key);
+            bly_error_set(error, error_size, "model.vocab['%.64s'] is not an integer id", key);
             return -1;
         }
         if (s_set_token(self, json_integer_value(value), key, strlen(key), BLY_TOKEN_NORMAL,
@@ -171,7 +157,7 @@ s_read_added(bly_vocab_t *self, json_t *root, char *error, size_t error_size)
         json_t *id = json_object_get(token, "id");
         json_t *content = json_object_get(token, "content");
         if (!json_is_integer(id) || !json_is_string(content)) {
-            s_error(error, error_size, "added_tokens[%zu] lacks an id or content", index);
+            bly_error_set(error, error_size, "added_tokens[%zu] lacks an id or content", index);
             return -1;
         }
         bool special = json_is_true(json_object_get(token, "special")) ||
@@ -183,7 +169,7 @@ s_read_added(bly_vocab_t *self, json_t *root, char *error, size_t error_size)
     }
     for (uint32_t i = 0; i < self->token_count; i++) {
         if (!self->tokens[i]) {
-            s_error(error, error_size, "token id %u is missing from the vocabulary", i);
+            bly_error_set(error, error_size, "token id %u is missing from the vocabulary", i);
             return -1;
         }
     }
@@ -218,20 +204,20 @@ s_read_merges(bly_vocab_t *self, json_t *model, char *error, size_t error_size)
     json_t *merges = json_object_get(model, "merges");
     size_t count = json_array_size(merges);
     if (!json_is_array(merges) || count > BLY_TOKENIZER_MERGES_MAX) {
-        s_error(error, error_size, "model.merges is not an array of at most %u merges",
+        bly_error_set(error, error_size, "model.merges is not an array of at most %u merges",
                 BLY_TOKENIZER_MERGES_MAX);
         return -1;
     }
     self->merges = calloc(count ? count : 1, sizeof(char *));
     self->merge_sizes = calloc(count ? count : 1, sizeof(size_t));
     if (!self->merges || !self->merge_sizes) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
         self->merges[i] = s_merge_text(json_array_get(merges, i), &self->merge_sizes[i]);
         if (!self->merges[i]) {
-            s_error(error, error_size, "model.merges[%zu] is not \"a b\" or [a, b]", i);
+            bly_error_set(error, error_size, "model.merges[%zu] is not \"a b\" or [a, b]", i);
             return -1;
         }
         self->merge_count = (uint32_t) i + 1;
@@ -296,16 +282,16 @@ bly_vocab_from_json(const char *path, char *error, size_t error_size)
     json_error_t json_error;
     json_t *root = json_load_file(path, 0, &json_error);
     if (!root) {
-        s_error(error, error_size, "%s: %s (line %d)", path, json_error.text, json_error.line);
+        bly_error_set(error, error_size, "%s: %s (line %d)", path, json_error.text, json_error.line);
         return NULL;
     }
     bly_vocab_t *self = calloc(1, sizeof(*self));
     json_t *model = json_object_get(root, "model");
     const char *type = json_string_value(json_object_get(model, "type"));
     if (!self) {
-        s_error(error, error_size, "out of memory");
+        bly_error_set(error, error_size, "out of memory");
     } else if (!type || strcmp(type, "BPE") != 0) {
-        s_error(error, error_size, "%s: model.type is not BPE", path);
+        bly_error_set(error, error_size, "%s: model.type is not BPE", path);
         bly_vocab_destroy(&self);
     } else if (s_read_vocab(self, model, error, error_size) ||
                s_read_added(self, root, error, error_size) ||
