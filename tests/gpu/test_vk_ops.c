@@ -43,7 +43,7 @@ s_nmse(const float *a, const float *b, size_t n)
 static bly_vk_t *
 s_open(bool no_subgroup, uint64_t split_bytes)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true,
+    bly_vk_options_t opt = {.validation = true,
                             .no_subgroup = no_subgroup, .split_bytes = split_bytes};
     char error[256] = "";
     bly_vk_t *vk = bly_vk_new(&opt, error, sizeof(error));
