@@ -398,7 +398,7 @@ s_pick_device(bly_vk_t *self, const bly_vk_options_t *options, char *error, size
     for (uint32_t i = 0; i < n; i++)
         s_probe(pds[i], i, &infos[i], &families[i]);
     uint32_t pick;
-    if (options->auto_choice || options->device_index < 0) {
+    if (!options->by_index || options->device_index < 0) {
         pick = bly_vk_choose(infos, n);
     } else if ((uint32_t) options->device_index < n) {
         pick = (uint32_t) options->device_index;

@@ -63,8 +63,8 @@ typedef struct {
 //  BLY_VK_VALIDATION=1, subgroups where available, direct mapping where possible, splits at
 //  the device's maxStorageBufferRange.
 typedef struct {
-    int device_index;                   //  -1 (or 0 with `auto_choice`): choose; else index.
-    bool auto_choice;                   //  True: ignore device_index and choose.
+    bool by_index;                      //  Open device_index; false: choose (bly_vk_choose).
+    int device_index;                   //  With by_index: place in the enumeration.
     bool validation;                    //  Enable the Khronos validation layer.
     bool no_subgroup;                   //  Force the shared-memory reduction kernels.
     bool force_staging;                 //  Never map device memory; use the staging path.

@@ -41,7 +41,7 @@ s_vulkan_new(bly_cli_backend_t *self, const char *name, const bly_model_t *model
 {
     int index = -1;
     bly_assert(bly_vk_parse_backend(name, &index) == 0);
-    bly_vk_options_t opt = {.device_index = index, .auto_choice = index < 0};
+    bly_vk_options_t opt = {.by_index = index >= 0, .device_index = index};
     self->vk = bly_vk_new(&opt, error, error_size);
     if (!self->vk)
         return -1;

@@ -71,7 +71,7 @@ END_TEST
 
 START_TEST(test_open)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true};
+    bly_vk_options_t opt = {.validation = true};
     bly_vk_t *vk = s_open(&opt);
     const bly_vk_info_t *info = bly_vk_info(vk);
     ck_assert_uint_eq(bly_vk_split_bytes(vk), info->max_storage_range & ~(uint64_t) 3);
@@ -87,7 +87,7 @@ START_TEST(test_open)
     bly_vk_info_t infos[BLY_VK_DEVICES_MAX];
     uint32_t n = 0;
     ck_assert_int_eq(bly_vk_list(infos, BLY_VK_DEVICES_MAX, &n), 0);
-    opt = (bly_vk_options_t){.device_index = (int) n - 1, .validation = true};
+    opt = (bly_vk_options_t){.by_index = true, .device_index = (int) n - 1, .validation = true};
     vk = s_open(&opt);
     ck_assert_str_eq(bly_vk_info(vk)->name, infos[n - 1].name);
     s_close(&vk);
@@ -102,7 +102,7 @@ END_TEST
 //  than one staging piece.
 START_TEST(test_buffers)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true, .force_staging = _i == 1};
+    bly_vk_options_t opt = {.validation = true, .force_staging = _i == 1};
     bly_vk_t *vk = s_open(&opt);
     size_t n = BLY_VK_STAGING_BYTES + 4099;
     uint8_t *data = malloc(n), *back = malloc(n);
@@ -155,7 +155,7 @@ s_copies(bly_vk_t *vk, bly_vk_buf_t *a, bly_vk_buf_t *y, uint32_t count)
 
 START_TEST(test_dispatch_limits)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true, .split_bytes = 64};
+    bly_vk_options_t opt = {.validation = true, .split_bytes = 64};
     //  split_bytes bounds weight chunks only; bindings are checked against the device.
     bly_vk_t *vk = s_open(&opt);
     float x[16] = {1, 2, 3, 4, 5, 6, 7, 8}, y[16];

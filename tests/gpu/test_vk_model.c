@@ -95,7 +95,7 @@ s_load_golden(const char *model, s_golden_t *g)
 static bly_vk_t *
 s_open_staged(bool staged)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true, .force_staging = staged};
+    bly_vk_options_t opt = {.validation = true, .force_staging = staged};
     char error[256] = "";
     bly_vk_t *vk = bly_vk_new(&opt, error, sizeof(error));
     ck_assert_msg(vk != NULL, "%s", error);

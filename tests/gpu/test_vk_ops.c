@@ -43,7 +43,7 @@ s_nmse(const float *a, const float *b, size_t n)
 static bly_vk_t *
 s_open(bool no_subgroup, uint64_t split_bytes)
 {
-    bly_vk_options_t opt = {.auto_choice = true, .validation = true,
+    bly_vk_options_t opt = {.validation = true,
                             .no_subgroup = no_subgroup, .split_bytes = split_bytes};
     char error[256] = "";
     bly_vk_t *vk = bly_vk_new(&opt, error, sizeof(error));
@@ -205,7 +205,9 @@ START_TEST(test_matmul)
 {
     bly_vk_t *vk = s_open(_i == 1, 0);
     const uint32_t toks[] = {1, 3, 6};
-    for (size_t t = 0; t < 3; t++) {
+    //  Under valgrind one token only: a 6-token K-quant product outlasts the fence timeout.
+    size_t n_toks = getenv("BLY_VALGRIND") ? 1 : 3;
+    for (size_t t = 0; t < n_toks; t++) {
         s_check_matmul(vk, BLY_TYPE_F32, 67, 37, toks[t]);
         s_check_matmul(vk, BLY_TYPE_F16, 45, 13, toks[t]);
         s_check_matmul(vk, BLY_TYPE_BF16, 19, 11, toks[t]);
