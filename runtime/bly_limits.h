@@ -228,6 +228,9 @@
 
 /* Testnet: nodes one `blyan testnet init` writes. */
 #define BLY_TESTNET_NODES_MAX 64
+//  Consensus replicas `blyan testnet init --validators` writes: each manifest lists the
+//  others' node ids on one line (65 bytes each) under BLY_MANIFEST_LINE_MAX.
+#define BLY_TESTNET_VALIDATORS_MAX 7
 
 _Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
 _Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");

@@ -1,8 +1,8 @@
 /*  =========================================================================
     blyan testnet - a local mesh of blyan-node processes on loopback
 
-    blyan testnet init --dir D --nodes N [--base-port P] [--heartbeat-ms H]
-                       [--expiry-ms E]
+    blyan testnet init --dir D [--nodes N] [--validators V] [--base-port P]
+                       [--heartbeat-ms H] [--expiry-ms E]
     blyan testnet start|stop|status --dir D
     blyan testnet kill|restart --dir D NAME
 
@@ -17,6 +17,14 @@
     `restart` stops and starts one node. A pid is only signalled when
     /proc says it is a blyan-node running that manifest.
 
+    With --validators V (1..BLY_TESTNET_VALIDATORS_MAX) init also writes V
+    consensus replicas validator1..V (role "consensus", docs/CONSENSUS.md)
+    and D/genesis.conf, the shared genesis that stakes their node keys (and
+    funds them). Replica k serves the ledger protocol on port
+    P + BLY_TESTNET_NODES_MAX + 2k - 1 and listens to the other replicas
+    on the next port; nodes.json gives each its "ledger_endpoint". Append
+    funded accounts to D/genesis.conf before the first start if needed.
+
     The kinds of testnet member (bootstrap, node) are a table; later issues
     add router, layer-shard and validator kinds there.
     ========================================================================= */
@@ -24,6 +32,7 @@
 #include "bly_bootstrap_msg.h"
 #include "bly_cli.h"
 #include "bly_identity.h"
+#include "bly_ledger.h"
 #include "bly_limits.h"
 #include "bly_manifest.h"
 #include "bly_node.h"
@@ -54,7 +63,13 @@ typedef struct {
     long heartbeat_ms;            //  Heartbeat interval.
     long expiry_ms;               //  Expiry after silence.
     char bootstrap_hex[BLY_IDENTITY_HEX_SIZE];   //  Bootstrap node id.
+    long validators;              //  Consensus replicas.
+    char validator_hex[BLY_TESTNET_VALIDATORS_MAX][BLY_IDENTITY_HEX_SIZE];
 } s_init_t;
+
+//  Client and replica ports of validator k (1-based).
+#define S_VAL_CLIENT_PORT(init, k) ((init)->base_port + BLY_TESTNET_NODES_MAX + 2 * (k)-1)
+#define S_VAL_LISTEN_PORT(init, k) ((init)->base_port + BLY_TESTNET_NODES_MAX + 2 * (k))
 
 typedef struct {
     const char *kind;     //  Kind of member; also its role in nodes.json.
@@ -89,9 +104,40 @@ s_write_node(FILE *file, const s_init_t *init, long index)
             init->base_port + index, init->base_port, init->bootstrap_hex);
 }
 
+//  A consensus replica: a mesh node plus the consensus actor.
+static void
+s_write_validator(FILE *file, const s_init_t *init, long index)
+{
+    long k = index - init->nodes;
+    s_write_node(file, init, index);
+    fprintf(file,
+            "\n# A Tendermint replica of the testnet chain (docs/CONSENSUS.md); it also\n"
+            "# answers `blyan tx/balance/chain --node tcp://127.0.0.1:%ld`.\n"
+            "actor\n"
+            "    role = consensus\n"
+            "    endpoint = tcp://127.0.0.1:%ld\n"
+            "    listen = tcp://127.0.0.1:%ld\n"
+            "    genesis = ../genesis.conf\n",
+            S_VAL_CLIENT_PORT(init, k), S_VAL_CLIENT_PORT(init, k), S_VAL_LISTEN_PORT(init, k));
+    const char *sep = "    peers = ";
+    for (long j = 1; j <= init->validators; j++)
+        if (j != k) {
+            fprintf(file, "%stcp://127.0.0.1:%ld", sep, S_VAL_LISTEN_PORT(init, j));
+            sep = ",";
+        }
+    sep = "\n    peer_ids = ";
+    for (long j = 1; j <= init->validators; j++)
+        if (j != k) {
+            fprintf(file, "%s%s", sep, init->validator_hex[j - 1]);
+            sep = ",";
+        }
+    fprintf(file, "\n");
+}
+
 static const s_kind_t s_kinds[] = {
     {"bootstrap", s_write_bootstrap},
     {"node", s_write_node},
+    {"consensus", s_write_validator},
 };
 
 //  ---------------------------------------------------------------------
@@ -126,10 +172,14 @@ s_json_string(FILE *file, const char *text)
 static int
 s_init_member(s_init_t *init, long index, FILE *json)
 {
-    const s_kind_t *kind = &s_kinds[index == 0 ? 0 : 1];
+    bool validator = index > init->nodes;
+    const s_kind_t *kind = &s_kinds[index == 0 ? 0 : validator ? 2 : 1];
     char name[BLY_NAME_MAX], dir[BLY_PATH_MAX + BLY_NAME_MAX + 2], path[sizeof(dir) + 32];
     char err[512];
-    snprintf(name, sizeof(name), index == 0 ? "bootstrap" : "node%ld", index);
+    if (validator)
+        snprintf(name, sizeof(name), "validator%ld", index - init->nodes);
+    else
+        snprintf(name, sizeof(name), index == 0 ? "bootstrap" : "node%ld", index);
     snprintf(dir, sizeof(dir), "%s/%s", init->dir, name);
     if (s_mkdir(dir) != 0)
         return -1;
@@ -167,6 +217,9 @@ s_init_member(s_init_t *init, long index, FILE *json)
     s_json_string(json, name);
     fprintf(json, ", \"role\": \"%s\", \"endpoints\": [\"tcp://127.0.0.1:%ld\"], ", kind->kind,
             init->base_port + index);
+    if (validator)
+        fprintf(json, "\"ledger_endpoint\": \"tcp://127.0.0.1:%ld\", ",
+                S_VAL_CLIENT_PORT(init, index - init->nodes));
     fprintf(json, "\"public_key\": \"%s\", \"manifest\": ", id_hex);
     s_json_string(json, path);
     snprintf(path, sizeof(path), "%s/node.pid", dir);
@@ -179,31 +232,81 @@ s_init_member(s_init_t *init, long index, FILE *json)
     return ok ? 0 : -1;
 }
 
+//  The validators' keys (their manifests name each other) and the shared
+//  genesis staking them. Parameters as in config/genesis.conf.
+static int
+s_init_validators(s_init_t *init)
+{
+    char dir[BLY_PATH_MAX + BLY_NAME_MAX + 2], path[sizeof(dir) + 32], err[512];
+    for (long k = 1; k <= init->validators; k++) {
+        snprintf(dir, sizeof(dir), "%s/validator%ld", init->dir, k);
+        snprintf(path, sizeof(path), "%s/node.key", dir);
+        bly_identity_t *identity = s_mkdir(dir) == 0
+                                       ? bly_identity_load_or_create(path, err, sizeof(err))
+                                       : NULL;
+        if (!identity)
+            return -1;
+        snprintf(init->validator_hex[k - 1], BLY_IDENTITY_HEX_SIZE, "%s",
+                 bly_identity_id_hex(identity));
+        bly_identity_destroy(&identity);
+    }
+    if (init->validators == 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/genesis.conf", init->dir);
+    FILE *file = fopen(path, "w");
+    if (!file)
+        return -1;
+    fprintf(file, "# Testnet genesis written by `blyan testnet init` (docs/LEDGER.md).\n"
+                  "chain_id blyan-testnet-1\ngenesis_time_ms 1764086400000\n"
+                  "reward_pool 1000000000000\nprice_per_token 10\nmin_fee 1\n"
+                  "delta_reward 1000000\nvalidator_reward 10000\nburn_bps 1000\n"
+                  "share_router_bps 1000\nshare_validators_bps 2000\nslash_bps 500\n"
+                  "delta_norm_cap 10.0\n# The validators: equal stake, funded.\n");
+    for (long k = 1; k <= init->validators; k++) {
+        uint8_t key[BLY_IDENTITY_PUBLIC_SIZE];
+        char address[128];
+        if (bly_identity_id_from_hex(init->validator_hex[k - 1], key) != 0)
+            return fclose(file), -1;
+        bly_ledger_address_format(key, address);
+        fprintf(file, "account %s 1000000000000 1000000\n", address);
+    }
+    return fclose(file) == 0 ? 0 : -1;
+}
+
 static int
 s_parse_init(int argc, char **argv, s_init_t *init)
 {
     static const char *const known[]
-        = {"--dir=", "--nodes=", "--base-port=", "--heartbeat-ms=", "--expiry-ms=", NULL};
+        = {"--dir=", "--nodes=", "--validators=", "--base-port=", "--heartbeat-ms=",
+           "--expiry-ms=", NULL};
     if (bly_cli_check_options(argc, argv, known) != 0)
         return -1;
     const char *dir = bly_cli_opt(argc, argv, "--dir");
     const char *base = bly_cli_opt(argc, argv, "--base-port");
     const char *hb = bly_cli_opt(argc, argv, "--heartbeat-ms");
     const char *expiry = bly_cli_opt(argc, argv, "--expiry-ms");
+    const char *nodes = bly_cli_opt(argc, argv, "--nodes");
+    const char *validators = bly_cli_opt(argc, argv, "--validators");
     init->base_port = 17400;
     init->heartbeat_ms = 1000;
     init->expiry_ms = 3000;
-    if (!dir || bly_cli_parse_long(bly_cli_opt(argc, argv, "--nodes"), 1, BLY_TESTNET_NODES_MAX,
-                                   &init->nodes) != 0
-        || (base && bly_cli_parse_long(base, 1024, 65535 - BLY_TESTNET_NODES_MAX,
+    if (!dir || (!nodes && !validators)
+        || (nodes && bly_cli_parse_long(nodes, validators ? 0 : 1, BLY_TESTNET_NODES_MAX,
+                                        &init->nodes) != 0)
+        || (validators && bly_cli_parse_long(validators, 1, BLY_TESTNET_VALIDATORS_MAX,
+                                             &init->validators) != 0)
+        || (base && bly_cli_parse_long(base, 1024,
+                                       65535 - BLY_TESTNET_NODES_MAX
+                                           - 2 * BLY_TESTNET_VALIDATORS_MAX,
                                        &init->base_port) != 0)
         || (hb && bly_cli_parse_long(hb, BLY_HEARTBEAT_MS_MIN, BLY_HEARTBEAT_MS_MAX,
                                      &init->heartbeat_ms) != 0)
         || (expiry && bly_cli_parse_long(expiry, BLY_EXPIRY_MS_MIN, BLY_EXPIRY_MS_MAX,
                                          &init->expiry_ms) != 0)) {
-        fprintf(stderr, "usage: blyan testnet init --dir D --nodes N(1-%d) [--base-port P] "
-                        "[--heartbeat-ms H] [--expiry-ms E]\n",
-                BLY_TESTNET_NODES_MAX);
+        fprintf(stderr, "usage: blyan testnet init --dir D [--nodes N(1-%d)] "
+                        "[--validators V(1-%d)] [--base-port P] [--heartbeat-ms H] "
+                        "[--expiry-ms E]\n",
+                BLY_TESTNET_NODES_MAX, BLY_TESTNET_VALIDATORS_MAX);
         return -1;
     }
     if (s_mkdir(dir) != 0 || !realpath(dir, init->dir)) {
@@ -231,16 +334,16 @@ s_init(int argc, char **argv)
         return 1;
     }
     fprintf(json, "{\"bootstrap\": \"tcp://127.0.0.1:%ld\",\n \"nodes\": [\n", init.base_port);
-    int rc = 0;
-    for (long i = 0; i <= init.nodes && rc == 0; i++)
+    int rc = s_init_validators(&init);
+    for (long i = 0; i <= init.nodes + init.validators && rc == 0; i++)
         rc = s_init_member(&init, i, json);
     fprintf(json, "\n ]}\n");
     if (fclose(json) != 0 || rc != 0) {
         fprintf(stderr, "blyan testnet: init failed\n");
         return 1;
     }
-    printf("testnet: %ld nodes and a bootstrap (tcp://127.0.0.1:%ld) in %s\n", init.nodes,
-           init.base_port, init.dir);
+    printf("testnet: %ld nodes, %ld validators and a bootstrap (tcp://127.0.0.1:%ld) in %s\n",
+           init.nodes, init.validators, init.base_port, init.dir);
     return 0;
 }
 
@@ -258,7 +361,7 @@ typedef struct {
 } s_member_t;
 
 typedef struct {
-    s_member_t members[BLY_TESTNET_NODES_MAX + 1];
+    s_member_t members[BLY_TESTNET_NODES_MAX + BLY_TESTNET_VALIDATORS_MAX + 1];
     size_t count;
 } s_net_t;
 
