@@ -173,7 +173,8 @@ s_commit(s_cons_t *self, const uint8_t *data, size_t size)
     }
     if (s_front_apply(self, data, size) != 0)
         self->failed = true;
-    if (ftruncate(self->wal_fd, 0) != 0 || fdatasync(self->wal_fd) != 0)
+    //  No fsync: a WAL record of a decided height left over by a crash is skipped on replay.
+    if (ftruncate(self->wal_fd, 0) != 0)
         bly_log_warn("consensus: cannot truncate the WAL: %s", strerror(errno));
     if (self->verbose)
         bly_log_info("consensus: committed height %" PRIu64, self->heights);
