@@ -48,6 +48,7 @@ typedef struct {
     bly_cons_config_t cfg;
     bly_ledger_serve_t serve;
     int wal_fd, log_fd;                             //  WAL, commit log.
+    int guard_fd;                                   //  <dir>.guard: last signing record.
     uint64_t log_end;                               //  Commit log size.
     uint64_t *offsets;                              //  Record offset of height h at [h-1].
     uint32_t *sizes;
@@ -96,11 +97,12 @@ s_rec_read(int fd, uint64_t off, uint8_t *buf)
     return memcmp(check, hdr + 4, 8) == 0 ? size : 0;
 }
 
+//  Open (create) dir/name, or dir + name when name starts with '.'.
 static int
 s_open(const char *dir, const char *name, char *err, size_t es)
 {
     char path[BLY_PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(path, sizeof(path), "%s%s%s", dir, name[0] == '.' ? "" : "/", name);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         snprintf(err, es, "cannot open %.300s: %s", path, strerror(errno));
@@ -227,6 +229,11 @@ s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
                 bly_log_error("consensus: WAL write failed: %s", strerror(errno));
                 self->failed = true;
             }
+            //  A synced record precedes every own signature: keep the latest outside
+            //  `dir` too (no fsync: it guards against a wiped folder, not power loss).
+            uint64_t zero = 0;
+            if (e->sync && s_rec_append(self->guard_fd, &zero, e->data, e->size, false) != 0)
+                bly_log_warn("consensus: cannot write the guard file: %s", strerror(errno));
             break;
         }
         case BLY_CONS_FX_BROADCAST:
@@ -369,6 +376,8 @@ s_cons_destroy(s_cons_t **self_p)
         close(self->wal_fd);
     if (self->log_fd >= 0)
         close(self->log_fd);
+    if (self->guard_fd >= 0)
+        close(self->guard_fd);
     free(self->offsets);
     free(self->sizes);
     free(self->buf);
@@ -490,7 +499,8 @@ s_recover(s_cons_t *self, const char *dir, char *err, size_t es)
 {
     self->log_fd = s_open(dir, "commits", err, es);
     self->wal_fd = self->log_fd < 0 ? -1 : s_open(dir, "wal", err, es);
-    if (self->wal_fd < 0)
+    self->guard_fd = self->wal_fd < 0 ? -1 : s_open(dir, ".guard", err, es);
+    if (self->guard_fd < 0)
         return -1;
     for (uint32_t size; (size = s_rec_read(self->log_fd, self->log_end, self->buf)) > 0;) {
         if (bly_cons_core_replay_commit(self->core, self->buf, size) != 0 ||
@@ -510,6 +520,15 @@ s_recover(s_cons_t *self, const char *dir, char *err, size_t es)
             break;
         off += S_REC_HEADER + size;
     }
+    //  A wiped folder (no commits, no WAL): only the double-sign guard comes back.
+    uint32_t gsize = s_rec_read(self->guard_fd, 0, self->buf);
+    if (self->heights == 0 && wal_records == 0 && gsize > 0) {
+        if (bly_cons_core_replay_guard(self->core, self->buf, gsize) != 0) {
+            snprintf(err, es, "the guard file %.300s.guard does not replay", dir);
+            return -1;
+        }
+        bly_log_notice("consensus: empty storage, double-sign guard restored; catching up");
+    }
     //  Cut torn tails so appends continue after the last good record.
     if (ftruncate(self->log_fd, (off_t) self->log_end) != 0 ||
         ftruncate(self->wal_fd, (off_t) off) != 0) {
@@ -527,7 +546,7 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
     s_cons_t *self = calloc(1, sizeof(*self));
     bly_assert(self);
     self->pipe = pipe;
-    self->wal_fd = self->log_fd = -1;
+    self->wal_fd = self->log_fd = self->guard_fd = -1;
     const bly_manifest_t *m = args->manifest;
     char gpath[BLY_PATH_MAX], dir[BLY_PATH_MAX], ldir[BLY_PATH_MAX + 8];
     bly_ledger_genesis_t *g = malloc(sizeof(*g));

@@ -14,6 +14,10 @@
     - the WAL (<dir>/wal): PERSIST effects, fsynced when the core asks,
       before any later effect (so an own vote never leaves before it is
       durable); truncated after each durable COMMIT;
+    - the guard file (<dir>.guard, beside the folder): a copy of the last
+      synced WAL record (it precedes every own signature), so a replica
+      whose folder was wiped restores its double-sign guard
+      (bly_cons_core_replay_guard) and catches up by sync;
     - the commit log (<dir>/commits): every COMMIT (block + certificate),
       fsynced; it is the core's block store (replay, sync answers);
     - the LMDB ledger store (<dir>/ledger): the query front. After each

@@ -2,8 +2,8 @@
 # Consensus on real processes (docs/CONSENSUS.md): `blyan testnet init --validators 4`
 # writes four Tendermint replicas with a shared genesis; eight funded clients submit
 # transfers in rounds to changing replicas while one replica is killed with SIGKILL and
-# restarted (it recovers from its commit log and WAL and catches up) and another is
-# stopped with SIGSTOP and resumed. Checks: every acknowledged transfer is committed
+# restarted (it recovers from its commit log and WAL and catches up), another is
+# stopped with SIGSTOP and resumed, and a third is wiped and resyncs from the others. Checks: every acknowledged transfer is committed
 # exactly once (the sink and every client hold exactly what the acknowledged transfers
 # imply: a lost one or a double one would differ), all replicas agree on the block and
 # the app hash at common heights, and `testnet stop` leaves no process.
@@ -85,7 +85,20 @@ round 1 2 3
 round 3 2 1
 kill -CONT "$STOPPED"; STOPPED=""
 round 4 3 2 1
-[ "$ACKED" -ge $(( CLIENTS * 4 )) ] || fail "only $ACKED transfers were acknowledged"
+# Wipe and resync: validator2 loses its whole consensus folder (commit log, WAL, LMDB);
+# it keeps only the guard file beside it, resyncs every committed block from the others
+# (certificates verified) and joins again.
+"$BLYAN" testnet kill --dir "$DIR" validator2 >/dev/null || fail "kill validator2"
+rm -rf "$DIR/validator2/data/consensus"
+[ -s "$DIR/validator2/data/consensus.guard" ] || fail "validator2 kept no guard file"
+round 1 3 4
+"$BLYAN" testnet restart --dir "$DIR" validator2 >/dev/null || fail "restart validator2"
+grep -q "double-sign guard restored" "$DIR/validator2/node.log" || fail "validator2 did not restore its guard"
+TARGET=$(height 1)
+for _ in $(seq 1 150); do [ "$(height 2)" -ge "$TARGET" ] && break; sleep 0.2; done
+[ "$(height 2)" -ge "$TARGET" ] || fail "the wiped validator2 did not resync to $TARGET"
+round 2 1 3 4
+[ "$ACKED" -ge $(( CLIENTS * 6 )) ] || fail "only $ACKED transfers were acknowledged"
 
 # Exactly once: every client paid exactly its acknowledged amounts plus fees.
 for v in 1 2 3 4; do
@@ -114,4 +127,4 @@ done
 for v in 1 2 3 4; do
   pgrep -f "$DIR/validator$v/manifest.zpl" >/dev/null && fail "validator$v still runs after stop"
 done
-echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT)"
+echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync)"
