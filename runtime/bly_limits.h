@@ -148,6 +148,10 @@
    encoded bytes each (name + hash), 0.9 KiB with the header; 2 KiB leaves room for
    longer names. */
 #define BLY_LEDGER_TX_SIZE_MAX 2048
+//  Transaction ids whose signature one ledger has verified (direct-mapped, power of two):
+//  a consensus replica checks a transaction on submission, in valid(v), on commit and when
+//  pruning its mempool; only the first check verifies. Costs 32 bytes per entry (128 KiB).
+#define BLY_LEDGER_SIGCACHE_SIZE 4096
 
 /* Transactions per block; matches max_count of block.txs in schemas/ledger.xml.
    A decoded block holds count x (2 KiB + 8) bytes: 4 MiB at the cap. */
@@ -229,6 +233,9 @@
 
 /* Testnet: nodes one `blyan testnet init` writes. */
 #define BLY_TESTNET_NODES_MAX 64
+//  Consensus replicas `blyan testnet init --validators` writes: each manifest lists the
+//  others' node ids on one line (65 bytes each) under BLY_MANIFEST_LINE_MAX.
+#define BLY_TESTNET_VALIDATORS_MAX 7
 
 _Static_assert(BLY_NAME_MAX <= BLY_ENDPOINT_MAX, "names fit where endpoints fit");
 _Static_assert(BLY_NODE_ACTORS_MAX >= BLY_ADVERT_ROLES_MAX, "one role per actor");

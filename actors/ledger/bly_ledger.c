@@ -482,7 +482,8 @@ bly_ledger_new_empty(const bly_ledger_genesis_t *g)
     bly_ledger_params_hash(g, self->params_hash);
     self->pol_capacity = BLY_LEDGER_POL_NODES_MAX;
     self->pol = calloc(self->pol_capacity, sizeof(*self->pol));
-    if (!self->pol || bly_ledger_reserve(self, g->account_count + 64) || s_seen_reserve(self, 1024)) {
+    self->sigcache = calloc(BLY_LEDGER_SIGCACHE_SIZE, sizeof(*self->sigcache));
+    if (!self->pol || !self->sigcache || bly_ledger_reserve(self, g->account_count + 64) || s_seen_reserve(self, 1024)) {
         bly_ledger_destroy(&self);
         return NULL;
     }
@@ -523,6 +524,7 @@ bly_ledger_destroy(bly_ledger_t **self_p)
         return;
     free(self->undo);
     free(self->seen);
+    free(self->sigcache);
     free(self->pol);
     free(self->scratch);
     free(self->slots);

@@ -4,6 +4,7 @@
 
 #include "bly_ledger_actor.h"
 
+#include "bly_ledger_serve.h"
 #include "bly_ledger_store.h"
 #include "bly_limits.h"
 #include "bly_sock.h"
@@ -25,8 +26,8 @@ typedef struct {
     const uint8_t *pool_ptrs[BLY_LEDGER_MEMPOOL_MAX];
     uint8_t pool_from[BLY_LEDGER_MEMPOOL_MAX][32];  //  Sender of each pooled transaction.
     size_t pool_count;
-    uint64_t handled, refused, blocks;
-    bly_ratelimit_t log_limit;       //  Refusal log lines.
+    uint64_t blocks;
+    bly_ledger_serve_t serve;        //  Queries; submissions go to s_submit.
     bool verbose;
     bool terminated;
 } s_ledger_t;
@@ -61,6 +62,8 @@ s_dir(const bly_actor_args_t *args, char *dir, size_t size)
     return n > 0 && (size_t) n < size ? 0 : -1;
 }
 
+static bly_ledger_msg_t *s_submit(void *self_, const bly_ledger_msg_t *req);
+
 static s_ledger_t *
 s_ledger_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
 {
@@ -92,6 +95,9 @@ s_ledger_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
         return NULL;
     }
     memcpy(self->proposer, bly_identity_public_key(args->identity), 32);
+    self->serve = (bly_ledger_serve_t){.name = "ledger", .store = self->store,
+                                       .ledger = self->ledger, .submit = s_submit,
+                                       .submit_self = self};
     self->poller = zpoller_new(pipe, self->router, NULL);
     bly_assert(self->poller);
     self->next_block_at = zclock_mono() + self->block_ms;
@@ -112,7 +118,7 @@ s_handle_pipe(s_ledger_t *self)
         self->verbose = true;
     else if (streq(command, "STATS"))
         zsock_send(self->pipe, "8888", bly_ledger_height(self->ledger), (uint64_t) self->pool_count,
-                   self->handled, self->refused);
+                   self->serve.handled, self->serve.refused);
     else
         bly_log_warn("ledger: unknown pipe command %s", command);
     zstr_free(&command);
@@ -120,27 +126,15 @@ s_handle_pipe(s_ledger_t *self)
 }
 
 static bly_ledger_msg_t *
-s_error(int code, const char *reason)
+s_submit(void *self_, const bly_ledger_msg_t *req)
 {
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_ERROR);
-    bly_assert(r);
-    bly_ledger_msg_set_code(r, (uint16_t) code);
-    char text[BLY_LEDGER_REASON_MAX + 1];
-    snprintf(text, sizeof(text), "%s", reason);
-    if (bly_ledger_msg_set_reason(r, text) != 0)
-        (void) !bly_ledger_msg_set_reason(r, "refused");
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_submit(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
+    s_ledger_t *self = self_;
     size_t size;
     const uint8_t *tx = bly_ledger_msg_tx(req, &size);
     uint8_t hash[32];
     char err[200];
     if (bly_ledger_tx_check(self->ledger, tx, size, hash, err, sizeof(err)))
-        return s_error(BLY_LEDGER_ERROR_REJECTED, err);
+        return bly_ledger_serve_error(BLY_LEDGER_ERROR_REJECTED, err);
     //  Checked against the committed state, so one pending transaction per sender: a
     //  second would carry the same nonce and could never commit.
     bly_ledger_msg_t *m = NULL;
@@ -151,11 +145,11 @@ s_submit(s_ledger_t *self, const bly_ledger_msg_t *req)
     bly_ledger_msg_destroy(&m);
     for (size_t i = 0; i < self->pool_count; i++) {
         if (memcmp(self->pool_from[i], from, 32) == 0)
-            return s_error(BLY_LEDGER_ERROR_REJECTED,
+            return bly_ledger_serve_error(BLY_LEDGER_ERROR_REJECTED,
                            "sender already has a transaction waiting for the next block");
     }
     if (self->pool_count == BLY_LEDGER_MEMPOOL_MAX)
-        return s_error(BLY_LEDGER_ERROR_FULL, "mempool full");
+        return bly_ledger_serve_error(BLY_LEDGER_ERROR_FULL, "mempool full");
     uint8_t *slot = self->pool + self->pool_count * BLY_LEDGER_TX_SIZE_MAX;
     memcpy(slot, tx, size);
     self->pool_ptrs[self->pool_count] = slot;
@@ -164,170 +158,6 @@ s_submit(s_ledger_t *self, const bly_ledger_msg_t *req)
     bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT_OK);
     bly_assert(r && bly_ledger_msg_set_tx_hash(r, hash, 32) == 0);
     return r;
-}
-
-static bly_ledger_msg_t *
-s_account(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
-    size_t size;
-    bly_ledger_account_t a;
-    bool exists = bly_ledger_account(self->ledger, bly_ledger_msg_key(req, &size), &a) == 0;
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_ACCOUNT);
-    bly_assert(r && bly_ledger_msg_set_key(r, a.key, 32) == 0);
-    bly_ledger_msg_set_exists(r, exists);
-    bly_ledger_msg_set_balance(r, a.balance);
-    bly_ledger_msg_set_nonce(r, a.nonce);
-    bly_ledger_msg_set_stake(r, a.stake);
-    bly_ledger_msg_set_height(r, bly_ledger_height(self->ledger));
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_head(s_ledger_t *self)
-{
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_HEAD);
-    bly_assert(r);
-    bly_ledger_msg_set_height(r, bly_ledger_height(self->ledger));
-    bly_ledger_msg_set_time_ms(r, bly_ledger_time_ms(self->ledger));
-    bly_assert(bly_ledger_msg_set_chain_id(r, bly_ledger_chain_id(self->ledger)) == 0);
-    bly_assert(bly_ledger_msg_set_block_hash(r, bly_ledger_block_hash(self->ledger), 32) == 0);
-    bly_assert(bly_ledger_msg_set_app_hash(r, bly_ledger_app_hash(self->ledger), 32) == 0);
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_block(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
-    uint8_t *data = NULL, hash[32];
-    size_t size;
-    uint64_t h = bly_ledger_msg_height(req);
-    if (bly_ledger_store_block(self->store, h, &data, &size, hash))
-        return s_error(BLY_LEDGER_ERROR_NOT_FOUND, "no block at that height");
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_BLOCK_REPLY);
-    bly_assert(r);
-    bly_ledger_msg_set_height(r, h);
-    bly_assert(bly_ledger_msg_set_block_hash(r, hash, 32) == 0);
-    bly_assert(bly_ledger_msg_set_data(r, data, size) == 0);
-    free(data);
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_tx(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
-    size_t size, hs;
-    uint8_t *tx = NULL;
-    uint64_t h;
-    const uint8_t *hash = bly_ledger_msg_tx_hash(req, &hs);
-    if (bly_ledger_store_tx(self->store, hash, &tx, &size, &h))
-        return s_error(BLY_LEDGER_ERROR_NOT_FOUND, "no committed transaction with that hash");
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_TX_REPLY);
-    bly_assert(r && bly_ledger_msg_set_tx_hash(r, hash, 32) == 0);
-    bly_ledger_msg_set_height(r, h);
-    bly_assert(bly_ledger_msg_set_tx(r, tx, size) == 0);
-    free(tx);
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_pol(s_ledger_t *self)
-{
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_POL);
-    bly_assert(r);
-    for (size_t i = 0; i < bly_ledger_pol_count(self->ledger); i++) {
-        const bly_ledger_pol_t *p = bly_ledger_pol_at(self->ledger, i);
-        bly_ledger_pol_node_t n;
-        memset(&n, 0, sizeof(n));
-        memcpy(n.node, p->id, 32);
-        memcpy(n.parent, p->parent, 32);
-        memcpy(n.author, p->author, 32);
-        n.kind = p->kind;
-        n.layer = p->layer;
-        n.version = p->version;
-        n.accepted = p->accepted;
-        n.height = p->height;
-        bly_assert(bly_ledger_msg_nodes_append(r, &n) == 0);
-    }
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_proof(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
-    size_t size;
-    bly_ledger_proof_t p;
-    if (bly_ledger_proof(self->ledger, bly_ledger_msg_key(req, &size), &p))
-        return s_error(BLY_LEDGER_ERROR_NOT_FOUND, "no such account");
-    bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_PROOF);
-    bly_assert(r && bly_ledger_msg_set_key(r, p.account.key, 32) == 0);
-    bly_ledger_msg_set_balance(r, p.account.balance);
-    bly_ledger_msg_set_nonce(r, p.account.nonce);
-    bly_ledger_msg_set_stake(r, p.account.stake);
-    bly_ledger_msg_set_leaf_index(r, p.leaf_index);
-    bly_ledger_msg_set_leaf_count(r, p.leaf_count);
-    for (size_t i = 0; i < p.path_count; i++) {
-        bly_ledger_sibling_t s;
-        memcpy(s.hash, p.path[i], 32);
-        s.right = p.path_right[i];
-        bly_assert(bly_ledger_msg_path_append(r, &s) == 0);
-    }
-    bly_assert(bly_ledger_msg_set_pol_root(r, p.pol_root, 32) == 0);
-    bly_assert(bly_ledger_msg_set_extra_root(r, p.extra_root, 32) == 0);
-    bly_assert(bly_ledger_msg_set_app_hash(r, p.app_hash, 32) == 0);
-    bly_ledger_msg_set_height(r, p.height);
-    return r;
-}
-
-static bly_ledger_msg_t *
-s_dispatch(s_ledger_t *self, const bly_ledger_msg_t *req)
-{
-    switch (bly_ledger_msg_id(req)) {
-    case BLY_LEDGER_MSG_SUBMIT:
-        return s_submit(self, req);
-    case BLY_LEDGER_MSG_ACCOUNT_REQUEST:
-        return s_account(self, req);
-    case BLY_LEDGER_MSG_HEAD_REQUEST:
-        return s_head(self);
-    case BLY_LEDGER_MSG_BLOCK_REQUEST:
-        return s_block(self, req);
-    case BLY_LEDGER_MSG_TX_REQUEST:
-        return s_tx(self, req);
-    case BLY_LEDGER_MSG_POL_REQUEST:
-        return s_pol(self);
-    case BLY_LEDGER_MSG_PROOF_REQUEST:
-        return s_proof(self, req);
-    default:
-        return s_error(BLY_LEDGER_ERROR_BAD_MESSAGE, "not a request the ledger serves");
-    }
-}
-
-static void
-s_handle_router(s_ledger_t *self)
-{
-    char err[256] = "";
-    zframe_t *rid = NULL;
-    bly_ledger_msg_t *req = bly_ledger_msg_recv_from(self->router, &rid, err, sizeof(err));
-    bly_ledger_msg_t *reply = NULL;
-    if (req) {
-        reply = s_dispatch(self, req);
-        bly_ledger_msg_set_routing_id(reply, bly_ledger_msg_routing_id(req));
-    } else if (rid) {
-        reply = s_error(BLY_LEDGER_ERROR_BAD_MESSAGE, err);
-        bly_ledger_msg_set_routing_id(reply, rid);
-    }
-    if (reply && bly_ledger_msg_id(reply) == BLY_LEDGER_MSG_ERROR) {
-        self->refused++;
-        if (bly_ratelimit_allow(&self->log_limit, zclock_mono(), 10, 10000))
-            bly_log_warn("ledger: refused a request: %s (%" PRIu64 " refused)",
-                         bly_ledger_msg_reason(reply), self->refused);
-    } else if (reply) {
-        self->handled++;
-    }
-    if (reply && bly_ledger_msg_send(reply, self->router) != 0)
-        bly_log_debug("ledger: reply dropped (peer gone or queue full)");
-    bly_ledger_msg_destroy(&reply);
-    bly_ledger_msg_destroy(&req);
-    zframe_destroy(&rid);
 }
 
 //  Drop mempool entries that were included or no longer validate.
@@ -397,7 +227,7 @@ bly_ledger_actor(zsock_t *pipe, void *args)
             s_handle_pipe(self);
         } else if (which == self->router) {
             for (int i = 0; i < BLY_ACTOR_BATCH_MAX && !self->terminated; i++) {
-                s_handle_router(self);
+                bly_ledger_serve_one(&self->serve, self->router);
                 if (!(zsock_events(self->router) & ZMQ_POLLIN))
                     break;
             }

@@ -6,12 +6,13 @@
     signed) with the `ledger` protocol: submit, account_request, head_request,
     block_request, tx_request, pol_request, proof_request.
 
-    SOLO MODE (until the consensus actor exists): with block_ms > 0 the actor
-    is its own block producer: every block_ms it builds a block from its
-    mempool (in arrival order, skipping what no longer validates), commits it
-    durably and drops what was included or became invalid. Only one node may
-    run a solo ledger for a chain; the consensus actor replaces this producer
-    by driving bly_ledger_block_begin / bly_ledger_store_write / commit.
+    SOLO MODE: with block_ms > 0 the actor is its own block producer: every
+    block_ms it builds a block from its mempool (in arrival order, skipping
+    what no longer validates), commits it durably and drops what was included
+    or became invalid. Only one node may run a solo ledger for a chain. A
+    replicated chain runs the consensus actor instead (role "consensus",
+    actors/consensus/bly_consensus_actor.h), which serves the same protocol
+    through bly_ledger_serve.
     Submissions are checked against the committed state, so the solo mempool
     holds one transaction per sender (a second is refused until the next block).
 

@@ -56,6 +56,7 @@ struct bly_ledger_t {
     size_t seen_count;
     size_t seen_capacity;            //  Power of two.
     uint8_t seen_chain[32];          //  Running hash of insertions.
+    uint8_t (*sigcache)[32];         //  Ids of verified transactions (BLY_LEDGER_SIGCACHE_SIZE).
     uint64_t reward_pool;
     uint64_t burned;
     uint64_t total_stake;

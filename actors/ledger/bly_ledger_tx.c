@@ -540,6 +540,21 @@ s_slash(s_ctx_t *c)
 }
 
 //  Checks shared by every type: kind, chain, sender, nonce, fee, signature.
+//  The signature check, once per transaction id: the id is SHA-256 of the whole encoded
+//  transaction, signature included, so an id seen verified is the same bytes verified.
+static bool
+s_verify(s_ctx_t *c)
+{
+    uint8_t *slot = c->self->sigcache[(c->hash[0] | (size_t) c->hash[1] << 8) &
+                                      (BLY_LEDGER_SIGCACHE_SIZE - 1)];
+    if (memcmp(slot, c->hash, 32) == 0)
+        return true;
+    if (!bly_ledger_msg_verify(c->tx))
+        return false;
+    memcpy(slot, c->hash, 32);
+    return true;
+}
+
 static int
 s_common(s_ctx_t *c)
 {
@@ -568,7 +583,7 @@ s_common(s_ctx_t *c)
     //  New accounts a transaction may create: receiver, router, 16 shards, proposer.
     if (bly_ledger_account_count(c->self) + 20 > BLY_LEDGER_ACCOUNTS_MAX)
         return s_reject(c, "account table is full");
-    if (!bly_ledger_msg_verify(c->tx))
+    if (!s_verify(c))
         return s_reject(c, "signature does not verify");
     return 0;
 }

@@ -19,11 +19,20 @@
 
     The kinds of testnet member (bootstrap, node) are a table; later issues
     add router, layer-shard and validator kinds there.
+
+    With --validators V (1..BLY_TESTNET_VALIDATORS_MAX) init also writes V
+    consensus replicas validator1..V (role "consensus", docs/CONSENSUS.md)
+    and D/genesis.conf, the shared genesis that stakes their node keys (and
+    funds them). Replica k serves the ledger protocol on port
+    P + BLY_TESTNET_NODES_MAX + 2k - 1 and listens to the other replicas
+    on the next port; nodes.json gives each its "ledger_endpoint". Append
+    funded accounts to D/genesis.conf before the first start if needed.
     ========================================================================= */
 
 #include "bly_bootstrap_msg.h"
 #include "bly_cli.h"
 #include "bly_identity.h"
+#include "bly_ledger.h"
 #include "bly_limits.h"
 #include "bly_manifest.h"
 #include "bly_model.h"
@@ -60,7 +69,20 @@ typedef struct {
     char model[BLY_PATH_MAX];     //  Model file (absolute) of router and shards.
     const char *backend;          //  cpu or vulkan.
     uint32_t n_stages;            //  Layers + 2 of the model.
+    long validators;              //  Consensus replicas.
+    char validator_hex[BLY_TESTNET_VALIDATORS_MAX][BLY_IDENTITY_HEX_SIZE];
 } s_init_t;
+
+//  Client and replica ports of validator k (1-based).
+#define S_VAL_CLIENT_PORT(init, k) ((init)->base_port + BLY_TESTNET_NODES_MAX + 2 * (k)-1)
+#define S_VAL_LISTEN_PORT(init, k) ((init)->base_port + BLY_TESTNET_NODES_MAX + 2 * (k))
+
+//  Members before the validators: plain nodes, router, shards and spares.
+static long
+s_mesh_members(const s_init_t *init)
+{
+    return init->nodes + (init->shards ? 1 + init->shards + init->spares : 0);
+}
 
 typedef struct {
     const char *kind;     //  Kind of member; also its role in nodes.json.
@@ -157,17 +179,53 @@ s_write_shard(FILE *file, const s_init_t *init, long index)
             init->backend);
 }
 
+//  A consensus replica: a mesh node plus the consensus actor.
+static void
+s_write_validator(FILE *file, const s_init_t *init, long index)
+{
+    long k = index - s_mesh_members(init);
+    s_write_node(file, init, index);
+    fprintf(file,
+            "\n# A Tendermint replica of the testnet chain (docs/CONSENSUS.md); it also\n"
+            "# answers `blyan tx/balance/chain --node tcp://127.0.0.1:%ld`.\n"
+            "actor\n"
+            "    role = consensus\n"
+            "    endpoint = tcp://127.0.0.1:%ld\n"
+            "    listen = tcp://127.0.0.1:%ld\n"
+            "    genesis = ../genesis.conf\n",
+            S_VAL_CLIENT_PORT(init, k), S_VAL_CLIENT_PORT(init, k), S_VAL_LISTEN_PORT(init, k));
+    const char *sep = "    peers = ";
+    for (long j = 1; j <= init->validators; j++)
+        if (j != k) {
+            fprintf(file, "%stcp://127.0.0.1:%ld", sep, S_VAL_LISTEN_PORT(init, j));
+            sep = ",";
+        }
+    sep = "\n    peer_ids = ";
+    for (long j = 1; j <= init->validators; j++)
+        if (j != k) {
+            fprintf(file, "%s%s", sep, init->validator_hex[j - 1]);
+            sep = ",";
+        }
+    fprintf(file, "\n");
+}
+
 static const s_kind_t s_kinds[] = {
     {"bootstrap", s_write_bootstrap},
     {"node", s_write_node},
     {"router", s_write_router},
     {"layer-shard", s_write_shard},
+    {"consensus", s_write_validator},
 };
 
-//  Members: 0 bootstrap, 1..nodes plain nodes, then the router, then shards.
+//  Members: 0 bootstrap, 1..nodes plain nodes, then the router, then shards,
+//  then the validators.
 static const s_kind_t *
 s_kind_of(const s_init_t *init, long index, char *name, size_t size)
 {
+    if (index > s_mesh_members(init)) {
+        snprintf(name, size, "validator%ld", index - s_mesh_members(init));
+        return &s_kinds[4];
+    }
     if (index == 0) {
         snprintf(name, size, "bootstrap");
         return &s_kinds[0];
@@ -260,6 +318,9 @@ s_init_member(s_init_t *init, long index, FILE *json)
     s_json_string(json, name);
     fprintf(json, ", \"role\": \"%s\", \"endpoints\": [\"tcp://127.0.0.1:%ld\"], ", kind->kind,
             init->base_port + index);
+    if (kind == &s_kinds[4])
+        fprintf(json, "\"ledger_endpoint\": \"tcp://127.0.0.1:%ld\", ",
+                S_VAL_CLIENT_PORT(init, index - s_mesh_members(init)));
     fprintf(json, "\"public_key\": \"%s\", \"manifest\": ", id_hex);
     s_json_string(json, path);
     snprintf(path, sizeof(path), "%s/node.pid", dir);
@@ -270,6 +331,47 @@ s_init_member(s_init_t *init, long index, FILE *json)
     s_json_string(json, path);
     fprintf(json, "}");
     return ok ? 0 : -1;
+}
+
+//  The validators' keys (their manifests name each other) and the shared
+//  genesis staking them. Parameters as in config/genesis.conf.
+static int
+s_init_validators(s_init_t *init)
+{
+    char dir[BLY_PATH_MAX + BLY_NAME_MAX + 2], path[sizeof(dir) + 32], err[512];
+    for (long k = 1; k <= init->validators; k++) {
+        snprintf(dir, sizeof(dir), "%s/validator%ld", init->dir, k);
+        snprintf(path, sizeof(path), "%s/node.key", dir);
+        bly_identity_t *identity = s_mkdir(dir) == 0
+                                       ? bly_identity_load_or_create(path, err, sizeof(err))
+                                       : NULL;
+        if (!identity)
+            return -1;
+        snprintf(init->validator_hex[k - 1], BLY_IDENTITY_HEX_SIZE, "%s",
+                 bly_identity_id_hex(identity));
+        bly_identity_destroy(&identity);
+    }
+    if (init->validators == 0)
+        return 0;
+    snprintf(path, sizeof(path), "%s/genesis.conf", init->dir);
+    FILE *file = fopen(path, "w");
+    if (!file)
+        return -1;
+    fprintf(file, "# Testnet genesis written by `blyan testnet init` (docs/LEDGER.md).\n"
+                  "chain_id blyan-testnet-1\ngenesis_time_ms 1764086400000\n"
+                  "reward_pool 1000000000000\nprice_per_token 10\nmin_fee 1\n"
+                  "delta_reward 1000000\nvalidator_reward 10000\nburn_bps 1000\n"
+                  "share_router_bps 1000\nshare_validators_bps 2000\nslash_bps 500\n"
+                  "delta_norm_cap 10.0\n# The validators: equal stake, funded.\n");
+    for (long k = 1; k <= init->validators; k++) {
+        uint8_t key[BLY_IDENTITY_PUBLIC_SIZE];
+        char address[128];
+        if (bly_identity_id_from_hex(init->validator_hex[k - 1], key) != 0)
+            return fclose(file), -1;
+        bly_ledger_address_format(key, address);
+        fprintf(file, "account %s 1000000000000 1000000\n", address);
+    }
+    return fclose(file) == 0 ? 0 : -1;
 }
 
 //  --shards K --model M [--spares S] [--backend cpu|vulkan]: the model's
@@ -310,38 +412,45 @@ s_parse_mesh(int argc, char **argv, s_init_t *init)
 static long
 s_member_count(const s_init_t *init)
 {
-    return init->nodes + (init->shards ? 1 + init->shards + init->spares : 0);
+    return s_mesh_members(init) + init->validators;
 }
 
 static int
 s_parse_init(int argc, char **argv, s_init_t *init)
 {
     static const char *const known[]
-        = {"--dir=", "--nodes=", "--base-port=", "--heartbeat-ms=", "--expiry-ms=", "--shards=",
-           "--spares=", "--model=", "--backend=", NULL};
+        = {"--dir=", "--nodes=", "--validators=", "--base-port=", "--heartbeat-ms=",
+           "--expiry-ms=", "--shards=", "--spares=", "--model=", "--backend=", NULL};
     if (bly_cli_check_options(argc, argv, known) != 0)
         return -1;
     const char *dir = bly_cli_opt(argc, argv, "--dir");
     const char *nodes = bly_cli_opt(argc, argv, "--nodes");
+    const char *validators = bly_cli_opt(argc, argv, "--validators");
     const char *base = bly_cli_opt(argc, argv, "--base-port");
     const char *hb = bly_cli_opt(argc, argv, "--heartbeat-ms");
     const char *expiry = bly_cli_opt(argc, argv, "--expiry-ms");
     init->base_port = 17400;
     init->heartbeat_ms = 1000;
     init->expiry_ms = 3000;
-    if (!dir || s_parse_mesh(argc, argv, init) != 0 || (!nodes && init->shards == 0)
+    if (!dir || s_parse_mesh(argc, argv, init) != 0
+        || (!nodes && init->shards == 0 && !validators)
         || (nodes && bly_cli_parse_long(nodes, 0, BLY_TESTNET_NODES_MAX, &init->nodes) != 0)
-        || s_member_count(init) < 1 || s_member_count(init) > BLY_TESTNET_NODES_MAX
-        || (base && bly_cli_parse_long(base, 1024, 65535 - BLY_TESTNET_NODES_MAX,
+        || (validators && bly_cli_parse_long(validators, 1, BLY_TESTNET_VALIDATORS_MAX,
+                                             &init->validators) != 0)
+        || s_member_count(init) < 1 || s_mesh_members(init) > BLY_TESTNET_NODES_MAX
+        || (base && bly_cli_parse_long(base, 1024,
+                                       65535 - BLY_TESTNET_NODES_MAX
+                                           - 2 * BLY_TESTNET_VALIDATORS_MAX,
                                        &init->base_port) != 0)
         || (hb && bly_cli_parse_long(hb, BLY_HEARTBEAT_MS_MIN, BLY_HEARTBEAT_MS_MAX,
                                      &init->heartbeat_ms) != 0)
         || (expiry && bly_cli_parse_long(expiry, BLY_EXPIRY_MS_MIN, BLY_EXPIRY_MS_MAX,
                                          &init->expiry_ms) != 0)) {
         fprintf(stderr, "usage: blyan testnet init --dir D [--nodes N] [--shards K --model M "
-                        "[--spares S] [--backend cpu|vulkan]] [--base-port P] "
-                        "[--heartbeat-ms H] [--expiry-ms E] (at most %d members)\n",
-                BLY_TESTNET_NODES_MAX);
+                        "[--spares S] [--backend cpu|vulkan]] [--validators V(1-%d)] "
+                        "[--base-port P] [--heartbeat-ms H] [--expiry-ms E] "
+                        "(at most %d mesh members)\n",
+                BLY_TESTNET_VALIDATORS_MAX, BLY_TESTNET_NODES_MAX);
         return -1;
     }
     if (s_mkdir(dir) != 0 || !realpath(dir, init->dir)) {
@@ -369,7 +478,7 @@ s_init(int argc, char **argv)
         return 1;
     }
     fprintf(json, "{\"bootstrap\": \"tcp://127.0.0.1:%ld\",\n \"nodes\": [\n", init.base_port);
-    int rc = 0;
+    int rc = s_init_validators(&init);
     for (long i = 0; i <= s_member_count(&init) && rc == 0; i++)
         rc = s_init_member(&init, i, json);
     fprintf(json, "\n ]}\n");
@@ -377,8 +486,8 @@ s_init(int argc, char **argv)
         fprintf(stderr, "blyan testnet: init failed\n");
         return 1;
     }
-    printf("testnet: %ld nodes and a bootstrap (tcp://127.0.0.1:%ld) in %s\n",
-           s_member_count(&init), init.base_port, init.dir);
+    printf("testnet: %ld nodes, %ld validators and a bootstrap (tcp://127.0.0.1:%ld) in %s\n",
+           s_mesh_members(&init), init.validators, init.base_port, init.dir);
     return 0;
 }
 
@@ -396,7 +505,7 @@ typedef struct {
 } s_member_t;
 
 typedef struct {
-    s_member_t members[BLY_TESTNET_NODES_MAX + 1];
+    s_member_t members[BLY_TESTNET_NODES_MAX + BLY_TESTNET_VALIDATORS_MAX + 1];
     size_t count;
 } s_net_t;
 
@@ -455,7 +564,7 @@ s_net_load(s_net_t *net, const char *dir_arg)
     for (int pass = 0; pass < 2 && rc == 0; pass++)
         for (size_t i = 0; i < found.gl_pathc && rc == 0; i++) {
             s_member_t member;
-            if (net->count >= BLY_TESTNET_NODES_MAX + 1 || s_load_member(&member, found.gl_pathv[i]) != 0) {
+            if (net->count >= BLY_TESTNET_NODES_MAX + BLY_TESTNET_VALIDATORS_MAX + 1 || s_load_member(&member, found.gl_pathv[i]) != 0) {
                 rc = -1;
                 break;
             }

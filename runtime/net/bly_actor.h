@@ -22,6 +22,10 @@ typedef struct {
     const bly_manifest_t *manifest;   //  The node's manifest (borrowed).
     int section;                      //  Its actor section, or BLY_MANIFEST_NODE.
     const bly_identity_t *identity;   //  The node identity (borrowed).
+    //  The node's ZAP handler (borrowed, may be NULL). An actor may add
+    //  allow-listed domains with it ONLY before bly_actor_ready: actors start
+    //  one at a time, so no two threads use its pipe at once.
+    zactor_t *zap;
 } bly_actor_args_t;
 
 //  Report a successful start: unblocks zactor_new and bly_actor_start.

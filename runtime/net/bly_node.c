@@ -7,6 +7,7 @@
 #include "bly_limits.h"
 #include "bly_zap.h"
 #include "bootstrap/bly_bootstrap_actor.h"
+#include "consensus/bly_consensus_actor.h"
 #include "ledger/bly_ledger_actor.h"
 #include "member/bly_member_actor.h"
 #include "router/bly_router_actor.h"
@@ -25,6 +26,7 @@ static const bly_node_role_t s_role_table[] = {
     {"ledger", bly_ledger_actor, 30, false},
     {"layer-shard", bly_shard_actor, 40, false},
     {"router", bly_router_actor, 50, false},
+    {"consensus", bly_consensus_actor, 40, false},
     {"member", bly_member_actor, 90, true},
 };
 
@@ -65,7 +67,7 @@ s_plan(bly_node_t *self, char *err, size_t err_size)
             snprintf(err, err_size, "role %s has no actor", bly_manifest_actor_role(m, i));
             return -1;
         }
-        self->slots[self->slot_count++] = (s_slot_t){role, {role->role, m, (int) i, NULL}, NULL};
+        self->slots[self->slot_count++] = (s_slot_t){role, {role->role, m, (int) i, NULL, NULL}, NULL};
     }
     if (bly_manifest_get(m, BLY_MANIFEST_NODE, "bootstrap")) {
         if (self->slot_count >= BLY_NODE_ACTORS_MAX) {
@@ -74,7 +76,7 @@ s_plan(bly_node_t *self, char *err, size_t err_size)
         }
         const bly_node_role_t *member = s_role("member");
         self->slots[self->slot_count++]
-            = (s_slot_t){member, {"member", m, BLY_MANIFEST_NODE, NULL}, NULL};
+            = (s_slot_t){member, {"member", m, BLY_MANIFEST_NODE, NULL, NULL}, NULL};
     }
     //  Insertion sort by order (a handful of slots).
     for (size_t i = 1; i < self->slot_count; i++)
@@ -112,8 +114,10 @@ bly_node_new(bly_manifest_t **manifest_p, char *err, size_t err_size)
     }
     if (s_plan(self, err, err_size) != 0)
         goto out_fail;
-    for (size_t i = 0; i < self->slot_count; i++)
+    for (size_t i = 0; i < self->slot_count; i++) {
         self->slots[i].args.identity = self->identity;
+        self->slots[i].args.zap = self->zap;
+    }
     return self;
 out_fail:
     bly_node_destroy(&self);

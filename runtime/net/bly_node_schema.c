@@ -109,11 +109,35 @@ static const bly_manifest_key_t s_router_keys[] = {
      "how often the shard list is fetched (default 500)"},
 };
 
+//  docs/CONSENSUS.md; actors/consensus/bly_consensus_actor.h.
+static const bly_manifest_key_t s_consensus_keys[] = {
+    {"endpoint", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL,
+     "where the replica serves ledger queries and transactions (CURVE, any client key)"},
+    {"listen", BLY_MANIFEST_ENDPOINT, true, 0, 0, NULL,
+     "where the replica accepts the other replicas (CURVE, validator keys only)"},
+    {"genesis", BLY_MANIFEST_PATH, true, 0, 0, NULL,
+     "the chain's genesis file; its staked accounts are the validator set"},
+    {"peers", BLY_MANIFEST_ENDPOINTS, false, 0, BLY_CONS_VALIDATORS_MAX, NULL,
+     "the other replicas' listen endpoints, comma-separated"},
+    {"peer_ids", BLY_MANIFEST_STRING, false, 1, BLY_MANIFEST_LINE_MAX, NULL,
+     "their node ids (hex), comma-separated, in the order of peers"},
+    {"dir", BLY_MANIFEST_PATH, false, 0, 0, NULL,
+     "WAL, commit log and LMDB folder (default <data_dir>/consensus)"},
+    {"map_size_mb", BLY_MANIFEST_INT, false, 1, 65536, NULL, "LMDB map size in MiB (default 1024)"},
+    {"timeout_propose_ms", BLY_MANIFEST_INT, false, 10, 60000, NULL,
+     "timeoutPropose of round 0; prevote/precommit timeouts are a third (default 300)"},
+    {"timeout_commit_ms", BLY_MANIFEST_INT, false, 0, 60000, NULL,
+     "pause after a decision before the next height (default 50)"},
+    {"gossip_ms", BLY_MANIFEST_INT, false, 5, 60000, NULL,
+     "re-send own messages this often (default 50)"},
+};
+
 static const bly_manifest_role_t s_roles[] = {
     {"bootstrap", s_bootstrap_keys, S_COUNT(s_bootstrap_keys)},
     {"ledger", s_ledger_keys, S_COUNT(s_ledger_keys)},
     {"layer-shard", s_shard_keys, S_COUNT(s_shard_keys)},
     {"router", s_router_keys, S_COUNT(s_router_keys)},
+    {"consensus", s_consensus_keys, S_COUNT(s_consensus_keys)},
 };
 
 static const bly_manifest_schema_t s_schema = {

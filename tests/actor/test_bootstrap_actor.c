@@ -75,7 +75,7 @@ s_start(s_fixture_t *f)
              "    heartbeat_ms = 100\n    expiry_ms = 1000\n",
              f->endpoint);
     f->manifest = s_manifest(text);
-    f->args = (bly_actor_args_t){"bootstrap", f->manifest, 0, f->identity};
+    f->args = (bly_actor_args_t){"bootstrap", f->manifest, 0, f->identity, NULL};
     char err[512];
     f->actor = bly_actor_start(bly_bootstrap_actor, &f->args, err, sizeof(err));
     ck_assert_msg(f->actor, "%s", err);
@@ -306,7 +306,7 @@ START_TEST(test_member_joins_and_leaves)
              f.endpoint, bly_identity_id_hex(f.identity));
     bly_manifest_t *m = s_manifest(text);
     bly_identity_t *node = bly_identity_new_random();
-    bly_actor_args_t args = {"member", m, BLY_MANIFEST_NODE, node};
+    bly_actor_args_t args = {"member", m, BLY_MANIFEST_NODE, node, NULL};
     char err[512];
     zactor_t *member = bly_actor_start(bly_member_actor, &args, err, sizeof(err));
     ck_assert_msg(member, "%s", err);

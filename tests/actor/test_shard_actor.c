@@ -195,7 +195,7 @@ START_TEST(test_actor_refuses_mismatch)
                                              err, sizeof(err));
     ck_assert_msg(man != NULL, "%s", err);
     bly_identity_t *id = bly_identity_new_random();
-    bly_actor_args_t args = {"layer-shard", man, 0, id};
+    bly_actor_args_t args = {"layer-shard", man, 0, id, NULL};
     s_write_hashes(m, hashes, true, false);
     zactor_t *actor = bly_actor_start(bly_shard_actor, &args, err, sizeof(err));
     ck_assert_ptr_null(actor);

@@ -85,7 +85,7 @@ s_start(s_fixture_t *f)
     f->manifest = bly_manifest_parse(text, strlen(text), "test.zpl", f->dir, bly_node_schema(),
                                      err, sizeof(err));
     ck_assert_msg(f->manifest, "%s", err);
-    f->args = (bly_actor_args_t){"ledger", f->manifest, 0, f->identity};
+    f->args = (bly_actor_args_t){"ledger", f->manifest, 0, f->identity, NULL};
     f->actor = bly_actor_start(bly_ledger_actor, &f->args, err, sizeof(err));
     ck_assert_msg(f->actor, "%s", err);
     bly_identity_t *me = bly_identity_new_random();
