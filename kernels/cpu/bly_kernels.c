@@ -651,9 +651,68 @@ typedef struct {
     size_t scores_stride;     //  Floats per thread.
 } s_attention_t;
 
+#if S_X86
+//  out = sum_p w[p] * v[p] over n_kv rows of a head: each 64-float slice of
+//  the head is accumulated in eight registers across all positions instead
+//  of a load and store of out per position. Every element sees the same FMA
+//  sequence as s_axpy_avx2 from zero, so the result is bit-identical to it.
+S_AVX2 static void
+s_weighted_sum_avx2(float *out, const float *w, const float *v, size_t stride, size_t n_kv,
+                    size_t hd)
+{
+    size_t d = 0;
+    for (; d + 64 <= hd; d += 64) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps();
+        __m256 a3 = _mm256_setzero_ps(), a4 = _mm256_setzero_ps(), a5 = _mm256_setzero_ps();
+        __m256 a6 = _mm256_setzero_ps(), a7 = _mm256_setzero_ps();
+        for (size_t p = 0; p < n_kv; p++) {
+            const float *vp = v + p * stride + d;
+            __m256 wp = _mm256_set1_ps(w[p]);
+            a0 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp), a0);
+            a1 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 8), a1);
+            a2 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 16), a2);
+            a3 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 24), a3);
+            a4 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 32), a4);
+            a5 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 40), a5);
+            a6 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 48), a6);
+            a7 = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 56), a7);
+        }
+        const __m256 acc[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (size_t j = 0; j < 8; j++)
+            _mm256_storeu_ps(out + d + 8 * j, acc[j]);
+    }
+    memset(out + d, 0, (hd - d) * sizeof(float));
+    for (size_t p = 0; d < hd && p < n_kv; p++)
+        s_axpy_avx2(out + d, w[p], v + p * stride + d, hd - d);
+}
+
+//  One query row of one head: scores through the F32 dot directly (no
+//  dispatch per position), then the register-accumulated weighted sum.
+S_AVX2 static void
+s_attend_one_avx2(const s_attention_t *job, size_t t, size_t h, float *scores)
+{
+    size_t hd = job->head_dim, kv_stride = job->n_kv_head * hd;
+    size_t kvh = h / (job->n_head / job->n_kv_head), n_kv = job->pos + t + 1;
+    const float *q = job->q + t * job->n_head * hd + h * hd;
+    const float *k = job->k_cache + kvh * hd;
+    float scale = 1.0f / sqrtf((float) hd);
+    for (size_t p = 0; p < n_kv; p++)
+        scores[p] = s_dot_f32_avx2(k + p * kv_stride, q, hd) * scale;
+    bly_ref_softmax(scores, n_kv);
+    s_weighted_sum_avx2(job->out + t * job->n_head * hd + h * hd, scores,
+                        job->v_cache + kvh * hd, kv_stride, n_kv, hd);
+}
+#endif
+
 static void
 s_attend_one(const s_attention_t *job, size_t t, size_t h, float *scores)
 {
+#if S_X86
+    if (s_use_avx2()) {
+        s_attend_one_avx2(job, t, h, scores);
+        return;
+    }
+#endif
     size_t hd = job->head_dim, kv_stride = job->n_kv_head * hd;
     size_t kvh = h / (job->n_head / job->n_kv_head), n_kv = job->pos + t + 1;
     const float *q = job->q + t * job->n_head * hd + h * hd;

@@ -24,6 +24,16 @@
 //  Set in `joined` when a dynamic run stops taking helpers: a worker that
 //  wakes later skips the run instead of being waited for.
 #define S_CLOSED (1ull << 63)
+//  `joined` also carries the generation of its run (bits 16..62) next to the
+//  count (bits 0..15, BLY_THREADS_MAX fits): a worker joins only the run whose
+//  generation it read. Without it a worker that saw run g start but joined
+//  while run g+1 was being published (count reset, generation not yet
+//  bumped) ran g+1's function, then ran it again once the bump arrived.
+#define S_COUNT_MASK 0xffffull
+#define S_GEN_SHIFT 16
+#define S_GEN_MASK ((1ull << 47) - 1)
+
+_Static_assert(BLY_THREADS_MAX <= S_COUNT_MASK, "joined count field too small");
 
 struct bly_pool_t {
     size_t n_threads;                      //  Including the caller.
@@ -50,6 +60,20 @@ s_relax(int spins)
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+//  Join run `gen` if it is still open and still the published one.
+static bool
+s_join(bly_pool_t *self, uint64_t gen)
+{
+    uint64_t j = atomic_load_explicit(&self->joined, memory_order_acquire);
+    for (;;) {
+        if ((j & S_CLOSED) || ((j >> S_GEN_SHIFT) & S_GEN_MASK) != (gen & S_GEN_MASK))
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&self->joined, &j, j + 1,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            return true;
+    }
 }
 
 //  What a worker starts with (freed by the worker).
@@ -81,12 +105,10 @@ s_worker(void *arg_)
         }
         if (atomic_load(&self->stop))
             return NULL;
-        //  Join the current run. A run cannot finish while a joined worker
-        //  is in it, so the generation read after joining is the one whose
-        //  fn/arg this worker runs.
-        uint64_t ticket = atomic_fetch_add_explicit(&self->joined, 1, memory_order_acq_rel);
+        //  Join the run just seen. A run cannot finish (nor fn/arg change)
+        //  while a joined worker is in it.
         seen = atomic_load_explicit(&self->generation, memory_order_acquire);
-        if (ticket & S_CLOSED)
+        if (!s_join(self, seen))
             continue;
         self->fn(self->arg, index, self->n_threads);
         atomic_fetch_add_explicit(&self->finished, 1, memory_order_acq_rel);
@@ -162,7 +184,9 @@ s_dispatch(bly_pool_t *self, bly_pool_fn *fn, void *arg)
     self->fn = fn;
     self->arg = arg;
     atomic_store(&self->finished, 0);
-    atomic_store(&self->joined, 0);
+    uint64_t next = atomic_load(&self->generation) + 1;
+    atomic_store_explicit(&self->joined, (next & S_GEN_MASK) << S_GEN_SHIFT,
+                          memory_order_release);
     pthread_mutex_lock(&self->mutex);
     atomic_fetch_add_explicit(&self->generation, 1, memory_order_release);
     pthread_cond_broadcast(&self->wake);
@@ -212,7 +236,7 @@ bly_pool_run_dynamic(bly_pool_t *self, bly_pool_fn *fn, void *arg)
     s_dispatch(self, fn, arg);
     fn(arg, 0, self->n_threads);
     uint64_t joined = atomic_fetch_or_explicit(&self->joined, S_CLOSED, memory_order_acq_rel);
-    s_wait(self, joined & ~S_CLOSED);
+    s_wait(self, joined & S_COUNT_MASK);
 }
 
 size_t

@@ -85,6 +85,7 @@ s_bandwidth_pass(bly_pool_t *pool, s_bw_t *job)
 //  What one bench run measured.
 typedef struct {
     double prefill_s;        //  Seconds for the prompt.
+    double prefill_cpu_s;    //  CPU seconds (all threads) spent on the prompt.
     double decode_s;         //  Seconds for the generated tokens.
     double bandwidth;        //  Bytes per second, mean of the interleaved passes.
     uint64_t peak_rss;       //  Bytes, before the bandwidth buffer.
@@ -167,10 +168,11 @@ s_run(bly_cli_backend_t *ctx, bly_pool_t *pool, const bly_model_hparams_t *hp, s
     //  Warm-up: fault the mapped weights in and start the threads.
     if (bly_cli_backend_eval(ctx, ids, n_prompt < 8 ? n_prompt : 8, 0, logits) != 0)
         goto out;
-    double t0 = s_now();
+    double c0 = s_cpu_seconds(), t0 = s_now();
     if (bly_cli_backend_eval(ctx, ids, n_prompt, 0, logits) != 0)
         goto out;
     r->prefill_s = s_now() - t0;
+    r->prefill_cpu_s = s_cpu_seconds() - c0;
     if (s_decode_rounds(ctx, pool, hp->n_vocab, logits, n_prompt, n_gen, r) != 0)
         goto out;
     r->kv_read = 2ull * hp->n_layer * hp->n_kv_head * hp->head_dim * sizeof(float)
@@ -193,16 +195,22 @@ s_report(const char *model_path, const char *backend, const bly_model_hparams_t 
     //  Share of `threads` cores the process got: below 1 on a busy machine.
     double decode_share = r->decode_cpu_s / (r->decode_s * threads);
     double bw_share = r->bw_cpu_s / (r->bw_s * threads);
+    //  Prefill is compute-bound: tokens per CPU second times the threads is
+    //  what it would do with the cores to itself (the figure that compares
+    //  across loads; SMT neighbours and frequency still move it).
+    double prefill_share = r->prefill_cpu_s / (r->prefill_s * threads);
+    double prefill_full = n_prompt / r->prefill_cpu_s * threads;
     if (json) {
         printf("{\"model\":\"%s\",\"backend\":\"%s\",\"threads\":%zu,\"isa\":\"%s\",\"prompt_tokens\":%zu,"
-               "\"gen_tokens\":%zu,\"prefill_tok_s\":%.2f,\"decode_tok_s\":%.2f,"
+               "\"gen_tokens\":%zu,\"prefill_tok_s\":%.2f,\"prefill_cpu_share\":%.3f,"
+               "\"prefill_tok_s_full_cores\":%.2f,\"decode_tok_s\":%.2f,"
                "\"read_gb_s\":%.3f,\"bytes_per_token\":%.0f,\"decode_bound_tok_s\":%.2f,"
                "\"decode_vs_bound\":%.3f,\"decode_vs_bound_per_cpu\":%.3f,"
                "\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
                "\"peak_rss_bytes\":%" PRIu64
                ",\"weight_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 "}\n",
                model_path, backend, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen,
-               prefill, decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
+               prefill, prefill_share, prefill_full, decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
                decode / bound * bw_share / decode_share, decode_share, bw_share,
                r->peak_rss,
                hp->weight_bytes, kv_bytes);
@@ -212,7 +220,9 @@ s_report(const char *model_path, const char *backend, const bly_model_hparams_t 
            hp->n_layer, hp->n_embd, bly_kern_isa_name(bly_kern_isa()));
     printf("backend     %s\n", backend);
     printf("threads     %zu\n", threads);
-    printf("prefill     %zu tokens: %.2f tok/s\n", n_prompt, prefill);
+    printf("prefill     %zu tokens: %.2f tok/s (cpu share %.0f%% of %zu cores; %.2f tok/s per "
+           "%zu full cores)\n",
+           n_prompt, prefill, 100 * prefill_share, threads, prefill_full, threads);
     printf("decode      %zu tokens: %.2f tok/s\n", n_gen, decode);
     printf("bandwidth   %.2f GB/s read (mean of %d %u MiB streaming passes between decode "
            "rounds)\n",

@@ -539,30 +539,102 @@ s_matmul_group(bly_model_ctx_t *self, const s_weight_t *const *w, const size_t *
         bly_kern_matmul_multi(self->pool, &mats[i], 1, n_in, x, n_tokens, self->scratch);
 }
 
-//  q/k norm (qwen3), RoPE, and the new keys and values into the cache.
+//  Row-wise work of a layer, one token at a time: each row is computed whole
+//  by one thread, so the split over the pool does not change a bit.
+typedef enum {
+    S_ROWS_ATTN_NORM,   //  xn = rmsnorm(x) with attn_norm.
+    S_ROWS_QK,          //  q/k norm (qwen3), RoPE, new keys and values into the cache.
+    S_ROWS_FFN_NORM,    //  xn = rmsnorm(x) with ffn_norm.
+    S_ROWS_SWIGLU,      //  gate = silu(gate) * up.
+} s_rows_kind_t;
+
+typedef struct {
+    bly_model_ctx_t *self;
+    const s_layer_t *l;
+    const float *x;       //  Layer input/residual rows (the norms).
+    float *k_cache;       //  This layer's cache (S_ROWS_QK).
+    float *v_cache;
+    size_t n_tokens;
+    size_t pos;           //  Position of row 0.
+    s_rows_kind_t kind;
+} s_rows_t;
+
 static void
-s_qk_prepare(bly_model_ctx_t *self, const s_layer_t *l, float *k_cache, float *v_cache,
-             size_t n_tokens, size_t pos)
+s_qk_prepare_one(bly_model_ctx_t *self, const s_layer_t *l, float *k_cache, float *v_cache,
+                 size_t t, size_t pos)
 {
     const bly_model_hparams_t *hp = &self->model->hp;
     size_t hd = hp->head_dim;
-    for (size_t t = 0; t < n_tokens; t++) {
-        float *q = self->q + t * self->q_dim, *k = self->k + t * self->kv_dim;
-        if (hp->arch == BLY_ARCH_QWEN3) {
-            for (size_t h = 0; h < hp->n_head; h++)
-                bly_ref_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
-            for (size_t h = 0; h < hp->n_kv_head; h++)
-                bly_ref_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
-            bly_ref_rope_neox(q, hp->n_head, hd, (int64_t) (pos + t), hp->rope_base);
-            bly_ref_rope_neox(k, hp->n_kv_head, hd, (int64_t) (pos + t), hp->rope_base);
-        } else {
-            bly_ref_rope_normal(q, hp->n_head, hd, (int64_t) (pos + t), hp->rope_base);
-            bly_ref_rope_normal(k, hp->n_kv_head, hd, (int64_t) (pos + t), hp->rope_base);
-        }
-        memcpy(k_cache + (pos + t) * self->kv_dim, k, self->kv_dim * sizeof(float));
-        memcpy(v_cache + (pos + t) * self->kv_dim, self->v + t * self->kv_dim,
-               self->kv_dim * sizeof(float));
+    float *q = self->q + t * self->q_dim, *k = self->k + t * self->kv_dim;
+    if (hp->arch == BLY_ARCH_QWEN3) {
+        for (size_t h = 0; h < hp->n_head; h++)
+            bly_ref_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
+        for (size_t h = 0; h < hp->n_kv_head; h++)
+            bly_ref_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
+        bly_ref_rope_neox(q, hp->n_head, hd, (int64_t) (pos + t), hp->rope_base);
+        bly_ref_rope_neox(k, hp->n_kv_head, hd, (int64_t) (pos + t), hp->rope_base);
+    } else {
+        bly_ref_rope_normal(q, hp->n_head, hd, (int64_t) (pos + t), hp->rope_base);
+        bly_ref_rope_normal(k, hp->n_kv_head, hd, (int64_t) (pos + t), hp->rope_base);
     }
+    memcpy(k_cache + (pos + t) * self->kv_dim, k, self->kv_dim * sizeof(float));
+    memcpy(v_cache + (pos + t) * self->kv_dim, self->v + t * self->kv_dim,
+           self->kv_dim * sizeof(float));
+}
+
+static void
+s_rows_one(const s_rows_t *job, size_t t)
+{
+    bly_model_ctx_t *self = job->self;
+    const bly_model_hparams_t *hp = &self->model->hp;
+    size_t n_embd = hp->n_embd, n_ff = hp->n_ff;
+    switch (job->kind) {
+    case S_ROWS_ATTN_NORM:
+        bly_ref_rmsnorm(self->xn + t * n_embd, job->x + t * n_embd, job->l->attn_norm, n_embd,
+                        hp->rms_eps);
+        break;
+    case S_ROWS_QK:
+        s_qk_prepare_one(self, job->l, job->k_cache, job->v_cache, t, job->pos);
+        break;
+    case S_ROWS_FFN_NORM:
+        bly_ref_rmsnorm(self->xn + t * n_embd, job->x + t * n_embd, job->l->ffn_norm, n_embd,
+                        hp->rms_eps);
+        break;
+    case S_ROWS_SWIGLU:
+        bly_ref_swiglu(self->gate + t * n_ff, self->gate + t * n_ff, self->up + t * n_ff, n_ff);
+        break;
+    }
+}
+
+static void
+s_rows_worker(void *arg, size_t index, size_t n_threads)
+{
+    const s_rows_t *job = arg;
+    (void) index;
+    (void) n_threads;
+    for (;;) {
+        size_t t = bly_pool_next_chunk(job->self->pool);
+        if (t >= job->n_tokens)
+            break;
+        s_rows_one(job, t);
+    }
+}
+
+//  One kind of row work over every token: on the pool for a batch (in a
+//  prefill these ran on one thread while the others waited), inline for one.
+static void
+s_rows(bly_model_ctx_t *self, s_rows_kind_t kind, const s_layer_t *l, const float *x,
+       float *k_cache, float *v_cache, size_t n_tokens, size_t pos)
+{
+    s_rows_t job = {.self = self, .l = l, .x = x, .k_cache = k_cache, .v_cache = v_cache,
+                    .n_tokens = n_tokens, .pos = pos, .kind = kind};
+    if (n_tokens < 2 || bly_pool_size(self->pool) < 2) {
+        for (size_t t = 0; t < n_tokens; t++)
+            s_rows_one(&job, t);
+        return;
+    }
+    bly_pool_reset_chunks(self->pool);
+    bly_pool_run_dynamic(self->pool, s_rows_worker, &job);
 }
 
 static void
@@ -573,26 +645,22 @@ s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t p
     size_t n_embd = hp->n_embd, cache_offset = (layer - self->layer_first) * self->n_ctx;
     float *k_cache = self->k_cache + cache_offset * self->kv_dim;
     float *v_cache = self->v_cache + cache_offset * self->kv_dim;
-    for (size_t t = 0; t < n_tokens; t++)
-        bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->attn_norm, n_embd,
-                        hp->rms_eps);
+    s_rows(self, S_ROWS_ATTN_NORM, l, x, NULL, NULL, n_tokens, pos);
     const s_weight_t *qkv[3] = {&l->wq, &l->wk, &l->wv};
     const size_t qkv_out[3] = {self->q_dim, self->kv_dim, self->kv_dim};
     float *const qkv_y[3] = {self->q, self->k, self->v};
     s_matmul_group(self, qkv, qkv_out, qkv_y, 3, n_embd, self->xn, n_tokens);
-    s_qk_prepare(self, l, k_cache, v_cache, n_tokens, pos);
+    s_rows(self, S_ROWS_QK, l, x, k_cache, v_cache, n_tokens, pos);
     bly_kern_attention(self->pool, self->attn, self->q, k_cache, v_cache, hp->n_head,
                        hp->n_kv_head, hp->head_dim, n_tokens, pos, self->scores, self->n_ctx);
     s_matmul(self, &l->wo, self->q_dim, n_embd, self->attn, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);
-    for (size_t t = 0; t < n_tokens; t++)
-        bly_ref_rmsnorm(self->xn + t * n_embd, x + t * n_embd, l->ffn_norm, n_embd,
-                        hp->rms_eps);
+    s_rows(self, S_ROWS_FFN_NORM, l, x, NULL, NULL, n_tokens, pos);
     const s_weight_t *ffn[2] = {&l->gate, &l->up};
     const size_t ffn_out[2] = {hp->n_ff, hp->n_ff};
     float *const ffn_y[2] = {self->gate, self->up};
     s_matmul_group(self, ffn, ffn_out, ffn_y, 2, n_embd, self->xn, n_tokens);
-    bly_ref_swiglu(self->gate, self->gate, self->up, n_tokens * hp->n_ff);
+    s_rows(self, S_ROWS_SWIGLU, l, x, NULL, NULL, n_tokens, pos);
     s_matmul(self, &l->down, hp->n_ff, n_embd, self->gate, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);
 }
