@@ -9,6 +9,7 @@ PACKAGES=(
   libczmq-dev libzmq3-dev libmsgpack-dev liblmdb-dev libsodium-dev check libsubunit-dev
   libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers
   python3-zmq python3-msgpack clang libclang-rt-14-dev llvm-14 valgrind nodejs npm libjansson-dev
+  ca-certificates procps
 )
 
 missing=()
