@@ -293,6 +293,13 @@ _Static_assert(BLY_MODEL_BATCH_MAX <= BLY_MODEL_CTX_MAX, "a batch fits in a cont
    descriptors, ~64 B each on the driver side) per dispatch in a pool made at init. */
 #define BLY_VK_DISPATCH_MAX 2048
 
+/* Descriptor sets kept across submissions (a decode step binds the same buffer ranges every
+   token, so its sets are made once and reused: the CPU's recording cost per dispatch drops
+   to a bind). The pool holds this many sets; when a submission could overflow it, it is
+   reset and the cache emptied. Costs ~200 B of key per set on the host plus the driver's
+   sets (<= BLY_VK_BINDINGS_MAX descriptors each). Must exceed BLY_VK_DISPATCH_MAX. */
+#define BLY_VK_DSET_CACHE 6144
+
 /* Host-visible staging buffer for devices whose memory the CPU cannot map: uploads and
    readbacks go through it in pieces of this size. Costs this much host-visible memory. */
 #define BLY_VK_STAGING_BYTES (16u * 1024u * 1024u)

@@ -14,6 +14,9 @@
 
 #define S_VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
 #define S_WG_FALLBACK 64u       //  Workgroup size without subgroup arithmetic (power of two).
+#define S_WG_WIDE 128u          //  Workgroup size of the reducing kernels (power of two).
+#define S_WG_MATMUL 64u         //  Workgroup size of the matrix products (power of two).
+#define S_MATMUL_ROWS 1u        //  Rows per workgroup of the decode mat-vec.
 
 _Static_assert(BLY_VK_BINDINGS_MAX <= 32, "a kernel binds few buffers");
 _Static_assert(BLY_VK_PUSH_MAX == 128, "128 bytes is the push-constant minimum of Vulkan");
@@ -27,6 +30,19 @@ struct bly_vk_buf_t {
     void *mapped;                       //  Host pointer when the memory is mapped, else NULL.
 };
 
+//  A cached descriptor set: the bindings it was written with.
+typedef struct {
+    uint64_t hash;
+    uint32_t n;
+    VkBuffer buffers[BLY_VK_BINDINGS_MAX];
+    uint64_t offsets[BLY_VK_BINDINGS_MAX];
+    uint64_t ranges[BLY_VK_BINDINGS_MAX];
+    VkDescriptorSet set;
+} s_dset_t;
+
+#define S_DSET_SLOTS (2u * BLY_VK_DSET_CACHE)
+_Static_assert(BLY_VK_DSET_CACHE > 2 * BLY_VK_DISPATCH_MAX, "a submission fits the cache");
+
 struct bly_vk_t {
     VkInstance instance;
     VkDebugUtilsMessengerEXT messenger; //  VK_NULL_HANDLE without validation.
@@ -37,7 +53,12 @@ struct bly_vk_t {
     bly_vk_info_t info;                 //  Probe of the chosen device.
     VkPhysicalDeviceMemoryProperties memory;
     bool subgroups;                     //  Reductions use subgroup arithmetic.
-    uint32_t wg_size;                   //  Workgroup size of every kernel.
+    uint32_t wg_size;                   //  Workgroup size of the element-wise kernels.
+    uint32_t wg_wide;                   //  Of rmsnorm.
+    uint32_t wg_attention;              //  Of attention (holds a head: >= head_dim / 2).
+    uint32_t wg_argmax;                 //  Of argmax (one workgroup for the whole vocabulary).
+    uint32_t wg_matmul;                 //  Of the matrix products.
+    uint32_t matmul_rows;               //  Rows per workgroup of the decode mat-vec.
     bool map_device_memory;             //  Device-local memory is mapped directly.
     uint64_t split_bytes;               //  Largest range of one binding.
     VkDescriptorSetLayout set_layouts[BLY_VK_BINDINGS_MAX + 1]; //  By binding count.
@@ -45,12 +66,24 @@ struct bly_vk_t {
     VkPipelineCache pipeline_cache;
     VkPipeline pipelines[BLY_VK_KERNEL_COUNT];          //  Made on first use.
     uint32_t pipeline_binds[BLY_VK_KERNEL_COUNT];       //  Binding count each was made for.
-    VkDescriptorPool pool;              //  Reset at each bly_vk_begin.
+    VkDescriptorPool pool;              //  Sets of the cache below; reset when it fills.
+    s_dset_t *dsets;                    //  Cached descriptor sets (BLY_VK_DSET_CACHE).
+    uint32_t *dset_slots;               //  Open-addressing table: index + 1, 0 = empty.
+    uint32_t dset_count;
+    bool dset_stale;                    //  A buffer was destroyed: empty at the next begin.
     VkCommandPool cmd_pool;
     VkCommandBuffer cmd;                //  The step's command buffer.
     VkCommandBuffer xfer_cmd;           //  Staging copies.
     VkFence fence;
-    VkQueryPool queries;                //  Two timestamps; VK_NULL_HANDLE without.
+    VkQueryPool queries;                //  Two timestamps (profiling: one more per dispatch);
+                                        //  VK_NULL_HANDLE without.
+    bool profile;                       //  BLY_VK_PROFILE=1: a timestamp after each dispatch.
+    uint32_t query_count;               //  Timestamps the pool holds.
+    uint16_t record_kernels[BLY_VK_DISPATCH_MAX];       //  Kernel of each recorded dispatch.
+    uint64_t profile_ns[BLY_VK_KERNEL_COUNT];           //  Summed device time per kernel.
+    uint64_t profile_calls[BLY_VK_KERNEL_COUNT];
+    uint64_t profile_steps;
+    uint64_t profile_ts[BLY_VK_DISPATCH_MAX];           //  Read-back scratch.
     bly_vk_buf_t *staging;              //  Host-visible, made on first staged copy.
     bool recording;
     bool record_failed;                 //  A dispatch failed: the submission will fail.
@@ -60,6 +93,14 @@ struct bly_vk_t {
 };
 
 static _Atomic uint64_t s_validation_errors;
+
+static void s_profile_print(const bly_vk_t *self);
+
+static bool
+s_is_matmul(bly_vk_kernel_t kernel)
+{
+    return strncmp(s_spv[kernel].name, "matmul_", 7) == 0;
+}
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL
 s_on_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
@@ -422,6 +463,23 @@ s_pick_device(bly_vk_t *self, const bly_vk_options_t *options, char *error, size
     return 0;
 }
 
+//  A power of two from the environment variable `name` (tuning), else `dflt`, clamped to
+//  [lo, hi] and rounded down to a power of two.
+static uint32_t
+s_env_pow2(const char *name, uint32_t dflt, uint32_t lo, uint32_t hi)
+{
+    const char *env = getenv(name);
+    long v = env ? strtol(env, NULL, 10) : (long) dflt;
+    if (v < (long) lo)
+        v = (long) lo;
+    if (v > (long) hi)
+        v = (long) hi;
+    uint32_t p = 1;
+    while (p * 2 <= (uint32_t) v)
+        p *= 2;
+    return p;
+}
+
 //  Decide the workgroup size, reduction path, mapping and split bound.
 static void
 s_plan(bly_vk_t *self, const bly_vk_options_t *options)
@@ -432,6 +490,21 @@ s_plan(bly_vk_t *self, const bly_vk_options_t *options)
     self->subgroups = info->subgroup_arith && !options->no_subgroup && pow2 && sg <= 256
                       && sg <= info->max_invocations;
     self->wg_size = self->subgroups ? sg : S_WG_FALLBACK;
+    //  Kernels that reduce a row, or hold one head, are latency-bound with one subgroup per
+    //  workgroup on large GPUs; they run several (bly_wg_sum sums across subgroups, and the
+    //  shared-memory tree takes any power of two up to 256).
+    //  CPU implementations (lavapipe) run a workgroup's subgroups one after another and pay
+    //  for every barrier: they keep one subgroup per workgroup.
+    bool cpu = info->type_rank >= 3;
+    uint32_t max256 = info->max_invocations < 256 ? info->max_invocations : 256;
+    self->wg_wide = s_env_pow2("BLY_VK_WIDE_WG", cpu ? self->wg_size : S_WG_WIDE,
+                               self->wg_size, max256);
+    self->wg_attention = s_env_pow2("BLY_VK_ATTENTION_WG", S_WG_WIDE, S_WG_WIDE, max256);
+    self->wg_argmax = s_env_pow2("BLY_VK_ARGMAX_WG", cpu ? self->wg_size : 1024, self->wg_size,
+                                 info->max_invocations < 1024 ? info->max_invocations : 1024);
+    self->wg_matmul = s_env_pow2("BLY_VK_MATMUL_WG", cpu ? self->wg_size : S_WG_MATMUL,
+                                 self->wg_size, max256);
+    self->matmul_rows = s_env_pow2("BLY_VK_MATMUL_ROWS", cpu ? 4 : S_MATMUL_ROWS, 1, 4);
     self->map_device_memory = info->unified && !options->force_staging;
     self->split_bytes = info->max_storage_range;
     if (options->split_bytes && options->split_bytes < self->split_bytes)
@@ -492,11 +565,15 @@ s_layouts_new(bly_vk_t *self)
     VkPipelineCacheCreateInfo cci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
     if (vkCreatePipelineCache(self->device, &cci, NULL, &self->pipeline_cache))
         return -1;
+    self->dsets = calloc(BLY_VK_DSET_CACHE, sizeof(*self->dsets));
+    self->dset_slots = calloc(S_DSET_SLOTS, sizeof(*self->dset_slots));
+    if (!self->dsets || !self->dset_slots)
+        return -1;
     VkDescriptorPoolSize size = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                 .descriptorCount = BLY_VK_DISPATCH_MAX * BLY_VK_BINDINGS_MAX};
+                                 .descriptorCount = BLY_VK_DSET_CACHE * BLY_VK_BINDINGS_MAX};
     VkDescriptorPoolCreateInfo dpi = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-        .maxSets = BLY_VK_DISPATCH_MAX, .poolSizeCount = 1, .pPoolSizes = &size};
+        .maxSets = BLY_VK_DSET_CACHE, .poolSizeCount = 1, .pPoolSizes = &size};
     return vkCreateDescriptorPool(self->device, &dpi, NULL, &self->pool) ? -1 : 0;
 }
 
@@ -524,8 +601,12 @@ s_commands_new(bly_vk_t *self)
         return -1;
     if (!self->info.timestamps)
         return 0;
+    const char *env = getenv("BLY_VK_PROFILE");
+    self->profile = env && strcmp(env, "1") == 0;
+    self->query_count = self->profile ? BLY_VK_DISPATCH_MAX + 2 : 2;
     VkQueryPoolCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                 .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2};
+                                 .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                 .queryCount = self->query_count};
     return vkCreateQueryPool(self->device, &qci, NULL, &self->queries) ? -1 : 0;
 }
 
@@ -571,6 +652,7 @@ bly_vk_destroy(bly_vk_t **self_p)
         return;
     if (self->device) {
         vkDeviceWaitIdle(self->device);
+        s_profile_print(self);
         bly_vk_buf_destroy(&self->staging);
         for (uint32_t k = 0; k < BLY_VK_KERNEL_COUNT; k++)
             vkDestroyPipeline(self->device, self->pipelines[k], NULL);
@@ -580,6 +662,8 @@ bly_vk_destroy(bly_vk_t **self_p)
             vkDestroyDescriptorSetLayout(self->device, self->set_layouts[n], NULL);
         }
         vkDestroyDescriptorPool(self->device, self->pool, NULL);
+        free(self->dsets);
+        free(self->dset_slots);
         vkDestroyQueryPool(self->device, self->queries, NULL);
         vkDestroyFence(self->device, self->fence, NULL);
         vkDestroyCommandPool(self->device, self->cmd_pool, NULL);
@@ -595,6 +679,29 @@ bly_vk_info(const bly_vk_t *self)
 {
     bly_assert(self);
     return &self->info;
+}
+
+uint32_t
+bly_vk_kernel_wg(const bly_vk_t *self, bly_vk_kernel_t kernel)
+{
+    bly_assert(self);
+    bly_assert(kernel < BLY_VK_KERNEL_COUNT);
+    if (kernel == BLY_VK_K_ARGMAX)
+        return self->wg_argmax;
+    if (s_is_matmul(kernel))
+        return self->wg_matmul;
+    if (kernel == BLY_VK_K_ATTENTION)
+        return self->wg_attention;
+    if (kernel == BLY_VK_K_RMSNORM)
+        return self->wg_wide;
+    return self->wg_size;
+}
+
+uint32_t
+bly_vk_kernel_rows(const bly_vk_t *self, bly_vk_kernel_t kernel)
+{
+    bly_assert(self);
+    return s_is_matmul(kernel) && strstr(s_spv[kernel].name, "_tb1") ? self->matmul_rows : 4;
 }
 
 uint32_t
@@ -708,6 +815,7 @@ bly_vk_buf_destroy(bly_vk_buf_t **self_p)
     if (!self)
         return;
     VkDevice device = self->vk->device;
+    self->vk->dset_stale = true;        //  A cached set may name this buffer.
     if (self->mapped)
         vkUnmapMemory(device, self->memory);
     vkDestroyBuffer(device, self->buffer, NULL);
@@ -874,9 +982,13 @@ s_pipeline(bly_vk_t *self, bly_vk_kernel_t kernel, uint32_t n_binds)
     VkShaderModule module;
     if (vkCreateShaderModule(self->device, &mci, NULL, &module))
         return VK_NULL_HANDLE;
-    VkSpecializationMapEntry entry = {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)};
-    VkSpecializationInfo spec = {.mapEntryCount = 1, .pMapEntries = &entry,
-                                 .dataSize = sizeof(uint32_t), .pData = &self->wg_size};
+    //  Constant 0: workgroup size; 1: rows per workgroup (matmul).
+    uint32_t data[2] = {bly_vk_kernel_wg(self, kernel), bly_vk_kernel_rows(self, kernel)};
+    VkSpecializationMapEntry entries[2] = {
+        {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)},
+        {.constantID = 1, .offset = sizeof(uint32_t), .size = sizeof(uint32_t)}};
+    VkSpecializationInfo spec = {.mapEntryCount = 2, .pMapEntries = entries,
+                                 .dataSize = sizeof(data), .pData = data};
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -892,6 +1004,50 @@ s_pipeline(bly_vk_t *self, bly_vk_kernel_t kernel, uint32_t n_binds)
     return pipeline;
 }
 
+//  Profiling (BLY_VK_PROFILE=1): the time between the timestamp after a dispatch and the
+//  one before it (the previous dispatch's, or the submission's start) is charged to that
+//  dispatch's kernel. Barriers serialise dispatches, so the times add up to the step.
+static void
+s_profile_add(bly_vk_t *self, uint64_t start)
+{
+    uint64_t *ts = self->profile_ts;
+    uint32_t n = self->last_dispatches;
+    if (!self->profile || n == 0
+        || vkGetQueryPoolResults(self->device, self->queries, 2, n, n * sizeof(ts[0]), ts,
+                                 sizeof(ts[0]), VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return;
+    uint64_t prev = start;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t d = ts[i] >= prev ? ts[i] - prev : 0;
+        uint32_t k = self->record_kernels[i];
+        self->profile_ns[k] += (uint64_t) ((double) d * self->info.timestamp_period_ns);
+        self->profile_calls[k]++;
+        prev = ts[i] > prev ? ts[i] : prev;
+    }
+    self->profile_steps++;
+}
+
+static void
+s_profile_print(const bly_vk_t *self)
+{
+    if (!self->profile || self->profile_steps == 0)
+        return;
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < BLY_VK_KERNEL_COUNT; k++)
+        total += self->profile_ns[k];
+    fprintf(stderr, "vulkan profile: %llu submissions, %.3f ms of device time\n",
+            (unsigned long long) self->profile_steps, (double) total / 1e6);
+    for (uint32_t k = 0; k < BLY_VK_KERNEL_COUNT; k++) {
+        if (!self->profile_calls[k])
+            continue;
+        fprintf(stderr, "  %-28s %8llu calls %10.3f ms %5.1f%% %8.2f us/call\n",
+                s_spv[k].name, (unsigned long long) self->profile_calls[k],
+                (double) self->profile_ns[k] / 1e6,
+                total ? 100.0 * (double) self->profile_ns[k] / (double) total : 0.0,
+                (double) self->profile_ns[k] / 1e3 / (double) self->profile_calls[k]);
+    }
+}
+
 int
 bly_vk_begin(bly_vk_t *self)
 {
@@ -899,11 +1055,18 @@ bly_vk_begin(bly_vk_t *self)
     bly_assert(!self->recording);
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    if (vkResetDescriptorPool(self->device, self->pool, 0)
-        || vkResetCommandBuffer(self->cmd, 0) || vkBeginCommandBuffer(self->cmd, &bi))
+    //  The previous submission has completed (bly_vk_submit waits), so its sets may go.
+    if (self->dset_stale || self->dset_count > BLY_VK_DSET_CACHE - BLY_VK_DISPATCH_MAX) {
+        if (vkResetDescriptorPool(self->device, self->pool, 0))
+            return -1;
+        memset(self->dset_slots, 0, S_DSET_SLOTS * sizeof(*self->dset_slots));
+        self->dset_count = 0;
+        self->dset_stale = false;
+    }
+    if (vkResetCommandBuffer(self->cmd, 0) || vkBeginCommandBuffer(self->cmd, &bi))
         return -1;
     if (self->queries) {
-        vkCmdResetQueryPool(self->cmd, self->queries, 0, 2);
+        vkCmdResetQueryPool(self->cmd, self->queries, 0, self->query_count);
         vkCmdWriteTimestamp(self->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, self->queries, 0);
     }
     //  Host writes and staged copies before this submission are visible to the kernels.
@@ -946,9 +1109,56 @@ s_check_dispatch(bly_vk_t *self, bly_vk_kernel_t kernel, const bly_vk_bind_t *bi
     return 0;
 }
 
+//  The binding key of a dispatch, resolved ranges included.
+static void
+s_dset_key(s_dset_t *key, const bly_vk_bind_t *binds, uint32_t n)
+{
+    memset(key, 0, sizeof(*key));
+    key->n = n;
+    uint64_t h = 1469598103934665603ull ^ n;
+    for (uint32_t i = 0; i < n; i++) {
+        key->buffers[i] = binds[i].buf->buffer;
+        key->offsets[i] = binds[i].offset;
+        key->ranges[i] = binds[i].range ? binds[i].range : binds[i].buf->size - binds[i].offset;
+        uint64_t parts[3] = {(uint64_t) (uintptr_t) key->buffers[i], key->offsets[i],
+                             key->ranges[i]};
+        for (int k = 0; k < 3; k++)
+            h = (h ^ parts[k]) * 1099511628211ull;
+    }
+    key->hash = h;
+}
+
+static bool
+s_dset_equal(const s_dset_t *a, const s_dset_t *b)
+{
+    if (a->hash != b->hash || a->n != b->n)
+        return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (a->buffers[i] != b->buffers[i] || a->offsets[i] != b->offsets[i]
+            || a->ranges[i] != b->ranges[i])
+            return false;
+    return true;
+}
+
+//  The descriptor set for these bindings: from the cache, else allocated, written and cached
+//  (bly_vk_begin leaves room for a whole submission).
 static int
 s_bind_set(bly_vk_t *self, VkDescriptorSet *set, const bly_vk_bind_t *binds, uint32_t n)
 {
+    s_dset_t key;
+    s_dset_key(&key, binds, n);
+    uint32_t slot = (uint32_t) (key.hash % S_DSET_SLOTS);
+    for (uint32_t probe = 0; probe < S_DSET_SLOTS; probe++, slot = (slot + 1) % S_DSET_SLOTS) {
+        uint32_t at = self->dset_slots[slot];
+        if (at == 0)
+            break;
+        if (s_dset_equal(&self->dsets[at - 1], &key)) {
+            *set = self->dsets[at - 1].set;
+            return 0;
+        }
+    }
+    bly_assert(self->dset_count < BLY_VK_DSET_CACHE);
+    bly_assert(self->dset_slots[slot] == 0);
     VkDescriptorSetAllocateInfo ai = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
         .descriptorPool = self->pool, .descriptorSetCount = 1,
@@ -959,14 +1169,16 @@ s_bind_set(bly_vk_t *self, VkDescriptorSet *set, const bly_vk_bind_t *binds, uin
     VkWriteDescriptorSet writes[BLY_VK_BINDINGS_MAX];
     for (uint32_t i = 0; i < n; i++) {
         infos[i] = (VkDescriptorBufferInfo){
-            .buffer = binds[i].buf->buffer, .offset = binds[i].offset,
-            .range = binds[i].range ? binds[i].range : binds[i].buf->size - binds[i].offset};
+            .buffer = key.buffers[i], .offset = key.offsets[i], .range = key.ranges[i]};
         writes[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = *set, .dstBinding = i,
             .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
             .pBufferInfo = &infos[i]};
     }
     vkUpdateDescriptorSets(self->device, n, writes, 0, NULL);
+    key.set = *set;
+    self->dsets[self->dset_count++] = key;
+    self->dset_slots[slot] = self->dset_count;
     return 0;
 }
 
@@ -1002,6 +1214,11 @@ bly_vk_dispatch(bly_vk_t *self, bly_vk_kernel_t kernel, const bly_vk_bind_t *bin
         vkCmdPushConstants(self->cmd, self->pipe_layouts[n_binds],
                            VK_SHADER_STAGE_COMPUTE_BIT, 0, push_size, push);
     vkCmdDispatch(self->cmd, gx, gy, gz);
+    if (self->profile) {
+        vkCmdWriteTimestamp(self->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, self->queries,
+                            2 + self->dispatches);
+        self->record_kernels[self->dispatches] = (uint16_t) kernel;
+    }
     self->dispatches++;
     return 0;
 }
@@ -1038,6 +1255,7 @@ bly_vk_submit(bly_vk_t *self)
         && ts[1] >= ts[0])
         self->last_gpu_ns = (uint64_t) ((double) (ts[1] - ts[0])
                                         * self->info.timestamp_period_ns);
+    s_profile_add(self, ts[0]);
     return 0;
 }
 

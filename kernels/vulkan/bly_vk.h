@@ -105,8 +105,18 @@ void bly_vk_destroy(bly_vk_t **self_p);
 //  The chosen device's probe (borrowed).
 const bly_vk_info_t *bly_vk_info(const bly_vk_t *self);
 
-//  Workgroup size every kernel runs with, and whether reductions use subgroups.
+//  Workgroup size of the element-wise kernels, and whether reductions use subgroups.
 uint32_t bly_vk_wg_size(const bly_vk_t *self);
+
+//  Workgroup size `kernel` runs with: the element-wise size, or a wider one (several
+//  subgroups) for argmax, attention, rmsnorm and the matrix products. Tuning: environment
+//  BLY_VK_WIDE_WG (rmsnorm), BLY_VK_ATTENTION_WG, BLY_VK_ARGMAX_WG and BLY_VK_MATMUL_WG
+//  (powers of two, clamped to the device; CPU implementations keep one subgroup).
+uint32_t bly_vk_kernel_wg(const bly_vk_t *self, bly_vk_kernel_t kernel);
+
+//  Output rows per workgroup of a matrix-product kernel (4 for prefill; the decode mat-vec
+//  takes BLY_VK_MATMUL_ROWS = 1, 2 or 4 from the environment, default 1).
+uint32_t bly_vk_kernel_rows(const bly_vk_t *self, bly_vk_kernel_t kernel);
 bool bly_vk_uses_subgroups(const bly_vk_t *self);
 
 //  Largest byte range a weight binding covers (maxStorageBufferRange, or options.split_bytes

@@ -27,7 +27,6 @@ typedef struct { uint32_t n, x_off, o_off; } s_argmax_push_t;
 _Static_assert(sizeof(s_matmul_push_t) <= BLY_VK_PUSH_MAX, "push constants fit");
 _Static_assert(sizeof(s_attn_push_t) <= BLY_VK_PUSH_MAX, "push constants fit");
 
-#define S_MATMUL_ROWS 4u        //  BLY_ROWS in matmul.comp
 #define S_GROUPS_X_MAX 65535u   //  Vulkan's guaranteed minimum of maxComputeWorkGroupCount
 
 uint64_t
@@ -231,7 +230,7 @@ bly_vk_op_matmul(bly_vk_t *vk, const bly_vk_weight_t *w, bly_vk_buf_t *x, uint32
         s_matmul_push_t push = {w->cols, nr, (uint32_t) w->row_bytes, n_tok, r0, w->rows,
                                 x_off, y_off, x_round};
         uint32_t gx, gy;
-        s_grid(s_div_up(nr, S_MATMUL_ROWS), &gx, &gy);
+        s_grid(s_div_up(nr, bly_vk_kernel_rows(vk, kernel)), &gx, &gy);
         bly_vk_bind_t b[4] = {s_chunk_bind(w, r0, nr)};
         uint32_t n = 0;
         if (quant) {
@@ -357,7 +356,8 @@ bly_vk_op_attention(bly_vk_t *vk, const bly_vk_attn_t *a, bly_vk_buf_t *q, uint3
     bly_assert(a);
     bly_assert(a->n_head_kv > 0 && a->n_head % a->n_head_kv == 0);
     bly_assert(a->n_tok > 0 && a->n_tok <= S_GROUPS_X_MAX);
-    if (a->head_dim == 0 || a->head_dim > 32 * bly_vk_wg_size(vk)) {
+    if (a->head_dim == 0 || a->head_dim > 256
+        || a->head_dim > 2 * bly_vk_kernel_wg(vk, BLY_VK_K_ATTENTION)) {
         bly_log_error("vulkan: head_dim %u is not supported by the attention kernel",
                       a->head_dim);
         bly_vk_fail(vk);

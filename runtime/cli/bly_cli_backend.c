@@ -3,6 +3,7 @@
     ========================================================================= */
 
 #include "bly_cli_backend.h"
+#include "bly_ref.h"
 #include "bly_vk_config.h"
 #if BLY_HAVE_VULKAN
 #include "bly_vk_model.h"
@@ -19,6 +20,7 @@ struct bly_cli_backend_t {
     bly_vk_model_t *vk_model;   //  The model on it.
 #endif
     char name[300];             //  For reports.
+    size_t n_vocab;             //  Logits per position.
 };
 
 bool
@@ -67,6 +69,7 @@ bly_cli_backend_new(const char *name, const bly_model_t *model, size_t n_ctx, si
         snprintf(error, error_size, "out of memory");
         return NULL;
     }
+    self->n_vocab = bly_model_hparams(model)->n_vocab;
     if (!name || strcmp(name, "cpu") == 0) {
         const bly_model_hparams_t *hp = bly_model_hparams(model);
         self->cpu = bly_model_ctx_new(model, 0, hp->n_layer, n_ctx, n_batch, n_threads, error,
@@ -111,6 +114,36 @@ bly_cli_backend_eval(bly_cli_backend_t *self, const int32_t *tokens, size_t n, s
 #else
     return -1;
 #endif
+}
+
+int
+bly_cli_backend_greedy(bly_cli_backend_t *self, const int32_t *tokens, size_t n, size_t pos,
+                       float *logits, int32_t *next)
+{
+    bly_assert(self);
+    bly_assert(next);
+    if (self->cpu) {
+        if (bly_model_eval(self->cpu, tokens, n, pos, logits) != 0)
+            return -1;
+        *next = (int32_t) bly_ref_argmax(logits, self->n_vocab);
+        return 0;
+    }
+#if BLY_HAVE_VULKAN
+    return bly_vk_model_eval(self->vk_model, tokens, n, pos, NULL, next);
+#else
+    return -1;
+#endif
+}
+
+uint64_t
+bly_cli_backend_device_ns(const bly_cli_backend_t *self)
+{
+    bly_assert(self);
+#if BLY_HAVE_VULKAN
+    if (self->vk)
+        return bly_vk_last_gpu_ns(self->vk);
+#endif
+    return 0;
 }
 
 const char *

@@ -26,6 +26,15 @@ void bly_cli_backend_destroy(bly_cli_backend_t **self_p);
 BLY_MUST_USE int bly_cli_backend_eval(bly_cli_backend_t *self, const int32_t *tokens, size_t n,
                                       size_t pos, float *logits);
 
+//  One greedy step: evaluate `tokens` and set *next to the argmax of the last position's
+//  logits. The CPU computes the logits into `logits` (n_vocab floats); Vulkan takes the
+//  argmax on the device and reads back only the id (`logits` untouched). Returns 0 or -1.
+BLY_MUST_USE int bly_cli_backend_greedy(bly_cli_backend_t *self, const int32_t *tokens, size_t n,
+                                        size_t pos, float *logits, int32_t *next);
+
+//  Device time of the last step in nanoseconds (Vulkan with timestamps), else 0.
+uint64_t bly_cli_backend_device_ns(const bly_cli_backend_t *self);
+
 //  "cpu", or "vulkan:INDEX (device name)"; borrowed.
 const char *bly_cli_backend_name(const bly_cli_backend_t *self);
 

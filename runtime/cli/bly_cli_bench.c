@@ -93,6 +93,8 @@ typedef struct {
     double decode_cpu_s;     //  CPU seconds (all threads) spent decoding.
     double bw_cpu_s;         //  CPU seconds spent in the bandwidth passes.
     double bw_s;             //  Wall seconds of the bandwidth passes.
+    int32_t next;            //  Next decode token (-1: take the argmax of the logits).
+    uint64_t device_ns;      //  Device time of the decode steps (Vulkan timestamps), or 0.
 } s_result_t;
 
 //  CPU seconds used by the process so far (user + system, all threads).
@@ -104,14 +106,17 @@ s_cpu_seconds(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
-//  Decode n tokens from position pos, feeding back the argmax.
+//  Decode n tokens from position pos, feeding back the argmax (taken on the device by the
+//  Vulkan backend, as `blyan generate` does for greedy decoding); sums the device time.
 static int
-s_decode(bly_cli_backend_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t n)
+s_decode(bly_cli_backend_t *ctx, size_t n_vocab, float *logits, size_t pos, size_t n,
+         s_result_t *r)
 {
     for (size_t i = 0; i < n; i++) {
-        int32_t next = (int32_t) bly_ref_argmax(logits, n_vocab);
-        if (bly_cli_backend_eval(ctx, &next, 1, pos + i, logits) != 0)
+        int32_t next = r->next >= 0 ? r->next : (int32_t) bly_ref_argmax(logits, n_vocab);
+        if (bly_cli_backend_greedy(ctx, &next, 1, pos + i, logits, &r->next) != 0)
             return -1;
+        r->device_ns += bly_cli_backend_device_ns(ctx);
     }
     return 0;
 }
@@ -139,7 +144,7 @@ s_decode_rounds(bly_cli_backend_t *ctx, bly_pool_t *pool, size_t n_vocab, float 
         size_t n = (n_gen * (round + 1)) / S_BW_PASSES - done;
         c0 = s_cpu_seconds();
         t0 = s_now();
-        if (s_decode(ctx, n_vocab, logits, pos + done, n) != 0) {
+        if (s_decode(ctx, n_vocab, logits, pos + done, n, r) != 0) {
             free(buf);
             return -1;
         }
@@ -207,12 +212,12 @@ s_report(const char *model_path, const char *backend, const bly_model_hparams_t 
                "\"read_gb_s\":%.3f,\"bytes_per_token\":%.0f,\"decode_bound_tok_s\":%.2f,"
                "\"decode_vs_bound\":%.3f,\"decode_vs_bound_per_cpu\":%.3f,"
                "\"decode_cpu_share\":%.3f,\"bandwidth_cpu_share\":%.3f,"
-               "\"peak_rss_bytes\":%" PRIu64
+               "\"decode_device_us_per_token\":%.2f,\"peak_rss_bytes\":%" PRIu64
                ",\"weight_bytes\":%" PRIu64 ",\"kv_bytes\":%" PRIu64 "}\n",
                model_path, backend, threads, bly_kern_isa_name(bly_kern_isa()), n_prompt, n_gen,
                prefill, prefill_share, prefill_full, decode, r->bandwidth / 1e9, per_token, bound, decode / bound,
                decode / bound * bw_share / decode_share, decode_share, bw_share,
-               r->peak_rss,
+               (double) r->device_ns / 1e3 / (double) n_gen, r->peak_rss,
                hp->weight_bytes, kv_bytes);
         return;
     }
@@ -224,6 +229,11 @@ s_report(const char *model_path, const char *backend, const bly_model_hparams_t 
            "%zu full cores)\n",
            n_prompt, prefill, 100 * prefill_share, threads, prefill_full, threads);
     printf("decode      %zu tokens: %.2f tok/s\n", n_gen, decode);
+    if (r->device_ns)
+        printf("device      %.1f us per decoded token busy (%.0f%% of the wall time; the rest "
+               "is recording, submission and waiting)\n",
+               (double) r->device_ns / 1e3 / (double) n_gen,
+               100.0 * (double) r->device_ns / 1e9 / r->decode_s);
     printf("bandwidth   %.2f GB/s read (mean of %d %u MiB streaming passes between decode "
            "rounds)\n",
            r->bandwidth / 1e9, S_BW_PASSES, S_BW_BYTES >> 20);
@@ -273,7 +283,7 @@ bly_cli_bench(int argc, char **argv)
     bly_cli_backend_t *ctx = bly_cli_backend_new(backend, model, n_ctx, n_batch,
                                                  (size_t) threads, error, sizeof(error));
     bly_pool_t *pool = bly_pool_new((size_t) threads);
-    s_result_t r = {0};
+    s_result_t r = {.next = -1};
     int rc = 1;
     if (!ctx || !pool) {
         fprintf(stderr, "blyan bench: %s\n", ctx ? "cannot start threads" : error);

@@ -329,7 +329,7 @@ START_TEST(test_weight_types)
     char out[1100], tokenizer[1100], error[256] = "";
     snprintf(out, sizeof(out), "%s/test_vk_types_%d.gguf", build ? build : ".", _i);
     bly_mkmodel_options_t o = {
-        .out_path = out, .tokenizer = s_path(tokenizer, sizeof(tokenizer), "qwen3-tiny-f32",
+        .out_path = out, .tokenizer = s_path(tokenizer, sizeof(tokenizer), "qwen3-tiny-q8",
                                              ".gguf"),
         .layers = 2, .embd = 64, .heads = 4, .kv_heads = 2, .head_dim = 24, .ff = 96,
         .context = 256, .untied = _i == 2, .type = types[_i], .seed = 7u + (uint64_t) _i};
@@ -350,10 +350,15 @@ START_TEST(test_weight_types)
     for (size_t step = 0; step < 8; step++) {
         double e = s_nmse(lv, lc, hp->n_vocab);
         //  F16: an activation on an fp16 rounding boundary rounds the other way on one
-        //  backend (seen: NMSE 6e-8); BF16 and Q8_0 agree closer.
-        ck_assert_msg(e < 1e-6, "type %d step %zu: NMSE %g", types[_i], step, e);
+        //  backend (seen: NMSE 6e-8). Q8_0: likewise on a Q8 step, which moves logits by up
+        //  to ~0.3 (as in test_golden_q8; seen on an H100: NMSE 6.8e-5 at step 4); then the
+        //  device's choice must still be within that of the CPU's best.
+        bool q8 = types[_i] == BLY_TYPE_Q8_0;
+        ck_assert_msg(e < (q8 ? 1e-3 : 1e-6), "type %d step %zu: NMSE %g", types[_i], step, e);
         int32_t want = (int32_t) bly_ref_argmax(lc, hp->n_vocab);
-        ck_assert_msg(am == want, "type %d step %zu: %d vs %d", types[_i], step, am, want);
+        ck_assert_msg(am == want || (q8 && am >= 0 && (uint32_t) am < hp->n_vocab
+                                     && lc[am] > lc[want] - 0.6f),
+                      "type %d step %zu: %d vs %d", types[_i], step, am, want);
         ck_assert_int_eq(bly_vk_model_eval(vm, &want, 1, 6 + step, lv, &am), 0);
         ck_assert_int_eq(bly_model_eval(cpu, &want, 1, 6 + step, lc), 0);
     }

@@ -424,12 +424,13 @@ static void
 s_check_attention(bly_vk_t *vk, uint32_t hd, uint32_t nh, uint32_t nkv, uint32_t nt,
                   uint32_t pos0)
 {
-    const uint32_t ctx = 32, kv_off = 11;
+    const uint32_t ctx = 320, kv_off = 11;
+    bly_assert(pos0 + nt <= ctx);
     size_t kv_row = (size_t) nkv * hd, qn = (size_t) nt * nh * hd;
     float *k = s_floats(kv_off + ctx * kv_row, 1.5f), *v = s_floats(kv_off + ctx * kv_row, 1.0f);
     float *q = s_floats(qn + 3, 1.5f);
     float *want = malloc(qn * sizeof(float)), *got = malloc(qn * sizeof(float));
-    float scores[32];
+    float scores[320];
     ck_assert(want && got);
     for (uint32_t t = 0; t < nt; t++)
         bly_ref_attention(want + (size_t) t * nh * hd, q + 3 + (size_t) t * nh * hd,
@@ -465,6 +466,10 @@ START_TEST(test_attention)
     s_check_attention(vk, 16, 4, 2, 1, 19);    //  decode deep in the cache
     s_check_attention(vk, 20, 6, 3, 7, 0);     //  causal prefill, head_dim not a WG multiple
     s_check_attention(vk, 32, 4, 1, 5, 9);     //  prefill continuing a cache, 4:1 GQA
+    //  Several key chunks (a chunk is one workgroup wide) and head_dim past the workgroup.
+    s_check_attention(vk, 128, 2, 1, 1, 300);  //  decode over 301 keys
+    s_check_attention(vk, 256, 2, 2, 3, 127);  //  chunk boundary inside the step
+    s_check_attention(vk, 64, 4, 2, 2, 255);
     s_close(&vk);
 }
 END_TEST

@@ -1,6 +1,8 @@
 #version 450
 // argmax - index of the largest of n floats; ties go to the lowest index, NaN never wins.
-// One workgroup; out[0] = index (0xffffffff when every value is NaN), out[1] = value bits.
+// One workgroup (up to 1024 invocations, a power of two): each invocation scans a strided
+// share, then a shared-memory tree keeps the best (value, index) pair.
+// out[0] = index (0xffffffff when every value is NaN), out[1] = value bits.
 #extension GL_GOOGLE_include_directive : require
 #include "bly_common.glsl"
 
@@ -13,7 +15,16 @@ layout(push_constant) uniform P {
     uint o_off;
 } p;
 
-shared uint s_idx[BLY_RED_MAX];
+#define ARGMAX_WG_MAX 1024u
+
+shared float s_val[ARGMAX_WG_MAX];
+shared uint s_idx[ARGMAX_WG_MAX];
+
+// True when candidate (v, i) beats the held (best, bi).
+bool s_better(float v, uint i, float best, uint bi)
+{
+    return i != 0xffffffffu && (bi == 0xffffffffu || v > best || (v == best && i < bi));
+}
 
 void main()
 {
@@ -26,21 +37,18 @@ void main()
             bi = i;
         }
     }
-    s_red[LID] = best;
+    s_val[LID] = best;
     s_idx[LID] = bi;
     barrier();
-    if (LID != 0u)
-        return;
-    for (uint l = 1u; l < WG; l++) {
-        uint i = s_idx[l];
-        float v = s_red[l];
-        if (i == 0xffffffffu)
-            continue;
-        if (bi == 0xffffffffu || v > best || (v == best && i < bi)) {
-            best = v;
-            bi = i;
+    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+        if (LID < s && s_better(s_val[LID + s], s_idx[LID + s], s_val[LID], s_idx[LID])) {
+            s_val[LID] = s_val[LID + s];
+            s_idx[LID] = s_idx[LID + s];
         }
+        barrier();
     }
-    o[p.o_off] = bi;
-    o[p.o_off + 1u] = floatBitsToUint(best);
+    if (LID == 0u) {
+        o[p.o_off] = s_idx[0];
+        o[p.o_off + 1u] = floatBitsToUint(s_val[0]);
+    }
 }

@@ -1,8 +1,10 @@
 #version 450
 // attention - causal GQA attention over the device KV cache, one workgroup per (head, token).
-// Token t of this step sits at position pos0 + t and sees keys 0..pos0+t. Each invocation owns
-// the dims LID, LID+WG, ... of the head; scores are reduced across the workgroup and folded in
-// with an online (running-max) softmax, so no score buffer is needed at any context length.
+// Token t of this step sits at position pos0 + t and sees keys 0..pos0+t. Keys go in chunks of
+// WG: each invocation scores one key of the chunk (q is in shared memory), the chunk's
+// weights are folded in with an online (running-max) softmax, and invocation i accumulates
+// output dims i and i + WG over the chunk's values (reads of V rows are coalesced). No score
+// buffer is needed at any context length; head_dim <= 2 * WG and <= 256.
 #extension GL_GOOGLE_include_directive : require
 #include "bly_common.glsl"
 
@@ -23,7 +25,11 @@ layout(push_constant) uniform P {
     float scale;
 } p;
 
-#define PER_MAX 32u     // head_dim / WG at most (256 / 8)
+#define HEAD_MAX 256u
+#define CHUNK_MAX 256u  // WG at most
+
+shared float s_q[HEAD_MAX];
+shared float s_p[CHUNK_MAX];
 
 void main()
 {
@@ -31,38 +37,47 @@ void main()
     uint D = p.head_dim;
     uint kvh = h / (p.n_head / p.n_head_kv);
     uint kv_row = p.n_head_kv * D;
-    uint per = (D + WG - 1u) / WG;
     uint qb = p.q_off + (t * p.n_head + h) * D;
-    float qv[PER_MAX], acc[PER_MAX];
-    for (uint k = 0u; k < per; k++) {
-        uint d = LID + k * WG;
-        qv[k] = d < D ? q[qb + d] : 0.0;
-        acc[k] = 0.0;
-    }
+    for (uint d = LID; d < D; d += WG)
+        s_q[d] = q[qb + d];
+    barrier();
     uint n_keys = p.pos0 + t + 1u;
-    float m = -1.0 / 0.0, l = 0.0;
-    for (uint j = 0u; j < n_keys; j++) {
-        uint kb = p.kv_off + j * kv_row + kvh * D;
-        float s = 0.0;
-        for (uint k = 0u; k < per; k++) {
-            uint d = LID + k * WG;
-            if (d < D)
-                s += qv[k] * kc[kb + d];
+    uint d0 = LID, d1 = LID + WG;
+    float m = -1.0 / 0.0, l = 0.0, acc0 = 0.0, acc1 = 0.0;
+    for (uint j0 = 0u; j0 < n_keys; j0 += WG) {
+        uint j = j0 + LID;
+        float s = -1.0 / 0.0;
+        if (j < n_keys) {
+            uint kb = p.kv_off + j * kv_row + kvh * D;
+            float a = 0.0;
+            for (uint d = 0u; d < D; d++)
+                a += s_q[d] * kc[kb + d];
+            s = a * p.scale;
         }
-        s = bly_wg_sum(s) * p.scale;
-        float mn = max(m, s);
-        float c = exp(m - mn), e = exp(s - mn);
-        l = l * c + e;
-        for (uint k = 0u; k < per; k++) {
-            uint d = LID + k * WG;
-            acc[k] = acc[k] * c + (d < D ? e * vc[kb + d] : 0.0);
+        float mn = max(m, bly_wg_max(s));   // finite: the chunk has at least one key
+        float e = j < n_keys ? exp(s - mn) : 0.0;
+        float c = exp(m - mn);
+        barrier();                          // the previous chunk's weights are read
+        s_p[LID] = e;
+        float es = bly_wg_sum(e);
+        barrier();                          // s_p is complete
+        l = l * c + es;
+        acc0 *= c;
+        acc1 *= c;
+        uint nk = min(WG, n_keys - j0);
+        for (uint i = 0u; i < nk; i++) {
+            uint vb = p.kv_off + (j0 + i) * kv_row + kvh * D;
+            float w = s_p[i];
+            if (d0 < D)
+                acc0 += w * vc[vb + d0];
+            if (d1 < D)
+                acc1 += w * vc[vb + d1];
         }
         m = mn;
     }
     uint ob = p.o_off + (t * p.n_head + h) * D;
-    for (uint k = 0u; k < per; k++) {
-        uint d = LID + k * WG;
-        if (d < D)
-            o[ob + d] = acc[k] / l;
-    }
+    if (d0 < D)
+        o[ob + d0] = acc0 / l;
+    if (d1 < D)
+        o[ob + d1] = acc1 / l;
 }

@@ -46,6 +46,34 @@ float bly_wg_sum(float v)
 #endif
 }
 
+// Maximum of v over the workgroup; every invocation gets it. Call in uniform control flow.
+float bly_wg_max(float v)
+{
+#if BLY_SUBGROUP
+    v = subgroupMax(v);
+    if (gl_NumSubgroups == 1u)
+        return v;
+    barrier();
+    if (subgroupElect())
+        s_red[gl_SubgroupID] = v;
+    barrier();
+    float t = s_red[0];
+    for (uint i = 1u; i < gl_NumSubgroups; i++)
+        t = max(t, s_red[i]);
+    return t;
+#else
+    barrier();
+    s_red[LID] = v;
+    barrier();
+    for (uint s = WG / 2u; s > 0u; s >>= 1u) {
+        if (LID < s)
+            s_red[LID] = max(s_red[LID], s_red[LID + s]);
+        barrier();
+    }
+    return s_red[0];
+#endif
+}
+
 // Round a float to the nearest fp16 value (ties to even) and back, bit-exactly as the CPU's
 // fp32->fp16 conversion does; packHalf2x16 leaves the rounding mode to the implementation.
 float bly_round_f16(float f)

@@ -8,7 +8,7 @@
 #extension GL_GOOGLE_include_directive : require
 #include "bly_common.glsl"
 
-#define BLY_ROWS 4u
+layout(constant_id = 1) const uint BLY_ROWS = 4u;    // rows per workgroup (host: 1, 2 or 4)
 #define BLY_QUANT (BLY_WTYPE == 8 || BLY_WTYPE == 12 || BLY_WTYPE == 14)
 
 layout(std430, binding = 0) readonly buffer W { uint wq[]; };
@@ -81,9 +81,15 @@ vec4 s_unit(uint row, uint u)
     uint b = u >> 1, h = u & 1u;
     uint blk = row + b * 34u;
     float dw = w_f16(blk);
+    // The 16 quant bytes start 2 bytes off a word boundary for every other block: read the 5
+    // covering words once and stitch (5 loads, not 8).
+    uint q0 = blk + 2u + 16u * h, base = q0 >> 2, sh = (q0 & 3u) * 8u;
+    uint raw[5];
+    [[unroll]] for (uint k = 0u; k < 5u; k++)
+        raw[k] = (k < 4u || sh != 0u) ? wq[base + k] : 0u;
     uint ww[4];
     [[unroll]] for (uint k = 0u; k < 4u; k++)
-        ww[k] = w_u32(blk + 2u + 16u * h + 4u * k);
+        ww[k] = sh == 0u ? raw[k] : (raw[k] >> sh) | (raw[k + 1u] << (32u - sh));
     uint nb = p.n_cols / 32u;
     [[unroll]] for (uint t = 0u; t < BLY_TB; t++) {
         uint tok = s_tok(t);
