@@ -39,6 +39,9 @@ typedef struct {
     bly_router_hop_t path[BLY_ROUTER_PATH_MAX];
     size_t hop_count;
     bly_router_hop_t old[BLY_ROUTER_PATH_MAX];  //  The last replay's path (its closes).
+    bool warm;                              //  Parked after a pass: the replay session
+                                            //  stays open, holding `pos` tokens, so the
+                                            //  next audit only feeds what came since.
 } s_audit_t;
 
 typedef struct {
@@ -443,6 +446,7 @@ static void s_audit_result(bly_router_core_t *self, s_session_t *s, uint32_t ste
                            const float *logits, size_t n, uint64_t now_ms);
 static void s_audit_inconclusive(bly_router_core_t *self, s_session_t *s, const char *why,
                                  uint64_t now_ms);
+static bool s_audit_same(const s_session_t *s);
 
 //  End a session: tell the client (unless silent), close the path, free
 //  the slot at the next call, start a queued request.
@@ -451,7 +455,7 @@ s_finish(bly_router_core_t *self, s_session_t *s, int code, const char *reason, 
 {
     if (code > 0)
         s_fx_error(self, s->client, s->request_id, code, reason);
-    if (s->state == S_AUDITING)
+    if (s->state == S_AUDITING || s->audit.warm)
         s_audit_stop(self, s);
     if (s->state == S_RUNNING || s->state == S_PROBING || s->state == S_AUDITING)
         s_close_path(self, s);
@@ -855,8 +859,55 @@ s_audit_start(bly_router_core_t *self, s_session_t *s, const float *logits, uint
     a->phase = A_ALL;
     a->target = s->n_tokens;
     memcpy(self->held[buf], logits, self->config.n_vocab * sizeof(float));
+    if (a->warm && s_audit_same(s)) {
+        //  The parked replay session holds a prefix: feed the rest.
+        a->warm = false;
+        s->state = S_AUDITING;
+        s_audit_send(self, s, now_ms);
+        return true;
+    }
+    if (a->warm) {
+        memcpy(a->old, a->path, a->hop_count * sizeof(*a->path));
+        for (size_t h = 0; h < a->hop_count; h++) {
+            bly_router_fx_t *fx = s_fx(self, BLY_ROUTER_FX_CLOSE);
+            fx->session = a->id;
+            fx->hop = &a->old[h];
+        }
+        a->warm = false;
+    }
     s_audit_launch(self, s, now_ms);
     return true;
+}
+
+//  True when the parked replay path is the one an A_ALL replay would use now.
+static bool
+s_audit_same(const s_session_t *s)
+{
+    const s_audit_t *a = &s->audit;
+    if (a->hop_count != s->hop_count)
+        return false;
+    for (size_t h = 0; h < s->hop_count; h++) {
+        const bly_router_hop_t *want = a->has_alt[h] ? &a->alt[h] : &s->path[h];
+        if (memcmp(want->node_id, a->path[h].node_id, 32) != 0
+            || want->stage_first != a->path[h].stage_first
+            || want->stage_last != a->path[h].stage_last)
+            return false;
+    }
+    return true;
+}
+
+//  A pass: keep the replay session open for the next audit, free the buffer.
+static void
+s_audit_park(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    memcpy(self->scratch, self->held[a->buf], self->config.n_vocab * sizeof(float));
+    self->buf_used[a->buf] = false;
+    a->phase = A_NONE;
+    a->pos = a->target;
+    a->warm = true;
+    s->state = S_RUNNING;
+    s_sample(self, s, self->scratch, now_ms);
 }
 
 //  Close the audit session on its hops and free its buffer.
@@ -873,6 +924,7 @@ s_audit_stop(bly_router_core_t *self, s_session_t *s)
         self->buf_used[a->buf] = false;
     a->phase = A_NONE;
     a->hop_count = 0;
+    a->warm = false;
 }
 
 //  The held logits stand: sample them and go on.
@@ -1005,6 +1057,10 @@ s_audit_result(bly_router_core_t *self, s_session_t *s, uint32_t step, const flo
             fx->hop = &a->old[h];
         }
         s_audit_launch(self, s, now_ms);
+        return;
+    }
+    if (held_ok && a->phase == A_ALL) {
+        s_audit_park(self, s, now_ms);
         return;
     }
     if (held_ok) {
