@@ -20,19 +20,21 @@ typedef enum {
     S_FINISHED,       //  Done; reclaimed at the next call.
 } s_state_t;
 
-//  Audit phases: every hop with another node swapped at once; then, after a
-//  mismatch, one swapped hop at a time to find the disagreeing hop; then a
-//  third node on that hop breaks the tie.
+//  Audit phases: every hop with another node swapped at once (A_ALL); after
+//  a mismatch, the same with one hop at a time given back to the primary's
+//  node (A_ONE) to find the hop whose node changes the answer; then a third
+//  node on that hop breaks the tie (A_THIRD).
 typedef enum { A_NONE = 0, A_ALL, A_ONE, A_THIRD } s_phase_t;
 
 //  A running audit of one session's held step.
 typedef struct {
     s_phase_t phase;
-    int buf;                                //  Audit buffer (held and first logits).
+    int buf;                                //  Audit buffers: held logits, and the
+                                            //  A_ALL replay's ("first").
     uint64_t id;                            //  Audit session id on the wire.
     uint32_t step, step_n;                  //  In-flight step (epoch is always 1).
     size_t pos, target;                     //  Tokens replayed, tokens to replay.
-    size_t hop;                             //  A_ONE, A_THIRD: the hop swapped.
+    size_t hop;                             //  A_ONE, A_THIRD: the hop under test.
     bool has_alt[BLY_ROUTER_PATH_MAX];      //  Hops another node can serve...
     bly_router_hop_t alt[BLY_ROUTER_PATH_MAX];  //  ...and that node.
     bly_router_hop_t third;                 //  A_THIRD: the tie-breaker on `hop`.
@@ -448,6 +450,15 @@ static void s_audit_inconclusive(bly_router_core_t *self, s_session_t *s, const 
                                  uint64_t now_ms);
 static bool s_audit_same(const s_session_t *s);
 
+//  Prefer other nodes than this one (may be NULL) for fail_ms.
+static void
+s_avoid(bly_router_core_t *self, const uint8_t *node_id, uint64_t now_ms)
+{
+    for (size_t i = 0; node_id && i < self->node_count; i++)
+        if (memcmp(self->nodes[i].node.node_id, node_id, 32) == 0)
+            self->nodes[i].failed_until_ms = now_ms + self->config.fail_ms;
+}
+
 //  End a session: tell the client (unless silent), close the path, free
 //  the slot at the next call, start a queued request.
 static void
@@ -783,6 +794,7 @@ s_audit_send(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
     fx->tokens = s->tokens + a->pos;
     fx->n_tokens = n;
     fx->logits = a->pos + n == a->target;
+    fx->audit = true;
     fx->hops = a->path;
     fx->hop_count = a->hop_count;
 }
@@ -800,12 +812,10 @@ s_audit_launch(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
     memcpy(a->path, s->path, s->hop_count * sizeof(*s->path));
     for (size_t h = 0; h < s->hop_count; h++) {
         const bly_router_hop_t *swap = NULL;
-        if (a->phase == A_ALL && a->has_alt[h])
-            swap = &a->alt[h];
-        else if (a->phase == A_ONE && h == a->hop)
-            swap = &a->alt[h];
-        else if (a->phase == A_THIRD && h == a->hop)
+        if (a->phase == A_THIRD && h == a->hop)
             swap = &a->third;
+        else if (a->has_alt[h] && !(a->phase == A_ONE && h == a->hop))
+            swap = &a->alt[h];
         if (swap)
             a->path[h] = *swap;
     }
@@ -971,42 +981,70 @@ s_next_alt(const s_session_t *s, size_t h)
     return SIZE_MAX;
 }
 
+//  A_ONE found the hop: the tie-breaker for it (not on the replay path), or
+//  NULL.
+static const s_node_t *
+s_audit_third(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    uint8_t skip[2 * BLY_ROUTER_PATH_MAX][32];
+    size_t n_skip = 0;
+    for (size_t h = 0; h < s->hop_count; h++) {
+        memcpy(skip[n_skip++], s->path[h].node_id, 32);
+        if (a->has_alt[h])
+            memcpy(skip[n_skip++], a->alt[h].node_id, 32);
+    }
+    return s_pick_range(self, s->path[a->hop].stage_first, s->path[a->hop].stage_last,
+                        (const uint8_t (*)[32]) skip, n_skip, now_ms);
+}
+
 //  Judge an audit replay. `got`: its logits. Returns true when the held
 //  logits stand; sets *again when another replay must run first. Marks the
-//  minority (or, without a majority, every party) of the hop as suspect.
+//  minority of the hop under test (or, without a majority, every party) as
+//  suspect. Only nodes whose replays disagree are accused: a node that
+//  lies on sessions but answers replays honestly is not caught, and cannot
+//  make an honest node look guilty either.
 static bool
 s_audit_judge(bly_router_core_t *self, s_session_t *s, const float *got, bool *again,
               uint64_t now_ms)
 {
     s_audit_t *a = &s->audit;
     size_t n = self->config.n_vocab;
-    bool with_held = s_agree(self->held[a->buf], got, n, self->config.audit_tol);
+    float tol = self->config.audit_tol;
+    bool with_held = s_agree(self->held[a->buf], got, n, tol);
     *again = false;
-    if (a->phase == A_ALL || (a->phase == A_ONE && with_held)) {
-        if (a->phase == A_ALL && with_held) {
+    if (a->phase == A_ALL) {
+        if (with_held) {
             self->stats.audits_passed++;
             return true;
         }
-        self->stats.audits_mismatched += a->phase == A_ALL;
-        a->hop = s_next_alt(s, a->phase == A_ALL ? SIZE_MAX : a->hop);
+        self->stats.audits_mismatched++;
+        memcpy(self->first[a->buf], got, n * sizeof(float));
+        a->hop = s_next_alt(s, SIZE_MAX);
         a->phase = A_ONE;
+        *again = true;
+        return false;
+    }
+    bool with_all = s_agree(self->first[a->buf], got, n, tol);
+    if (a->phase == A_ONE && with_all) {
+        a->hop = s_next_alt(s, a->hop);
         *again = a->hop != SIZE_MAX;
-        if (!*again)    //  No single swap disagrees: several liars or noise.
+        if (!*again) {
+            //  No replay reproduces the held logits: the swapped hops' nodes
+            //  answered the session otherwise than their replays. Nobody is
+            //  accused; the session starts over on other nodes (for fail_ms).
             self->stats.audits_inconclusive++;
-        return true;
+            bly_log_warn("router: session %llu: no replay reproduces the path's logits; "
+                         "re-planning around its nodes", (unsigned long long) s->id);
+            for (size_t h = 0; h < s->hop_count; h++)
+                if (a->has_alt[h])
+                    s_avoid(self, s->path[h].node_id, now_ms);
+        }
+        return false;
     }
     if (a->phase == A_ONE) {
-        //  The tie-breaker: not the hop's two nodes, nor another hop's.
-        uint8_t skip[BLY_ROUTER_PATH_MAX + 1][32];
-        for (size_t h = 0; h < s->hop_count; h++)
-            memcpy(skip[h], s->path[h].node_id, 32);
-        memcpy(skip[s->hop_count], a->alt[a->hop].node_id, 32);
-        const s_node_t *third = s_pick_range(self, s->path[a->hop].stage_first,
-                                             s->path[a->hop].stage_last,
-                                             (const uint8_t (*)[32]) skip, s->hop_count + 1,
-                                             now_ms);
+        const s_node_t *third = s_audit_third(self, s, now_ms);
         if (third) {
-            memcpy(self->first[a->buf], got, n * sizeof(float));
             s_hop_on(s, a->hop, third, &a->third);
             a->phase = A_THIRD;
             *again = true;
@@ -1016,16 +1054,15 @@ s_audit_judge(bly_router_core_t *self, s_session_t *s, const float *got, bool *a
         s_mark_suspect(self, a->alt[a->hop].node_id);
         return false;
     }
-    bool with_first = s_agree(self->first[a->buf], got, n, self->config.audit_tol);
-    if (with_held) {
-        s_mark_suspect(self, a->alt[a->hop].node_id);
+    if (with_all) {
+        s_mark_suspect(self, s->path[a->hop].node_id);
+        return false;
+    }
+    s_mark_suspect(self, a->alt[a->hop].node_id);
+    if (with_held)
         return true;
-    }
     s_mark_suspect(self, s->path[a->hop].node_id);
-    if (!with_first) {
-        s_mark_suspect(self, a->alt[a->hop].node_id);
-        s_mark_suspect(self, a->third.node_id);
-    }
+    s_mark_suspect(self, a->third.node_id);
     return false;
 }
 
@@ -1094,9 +1131,7 @@ static void
 s_mark_failed(bly_router_core_t *self, const uint8_t *node_id, uint64_t now_ms)
 {
     self->stats.fails++;
-    for (size_t i = 0; node_id && i < self->node_count; i++)
-        if (memcmp(self->nodes[i].node.node_id, node_id, 32) == 0)
-            self->nodes[i].failed_until_ms = now_ms + self->config.fail_ms;
+    s_avoid(self, node_id, now_ms);
 }
 
 void

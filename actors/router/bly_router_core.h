@@ -150,6 +150,9 @@ typedef struct {
     const int32_t *tokens;              //  FORWARD: n_tokens ids.
     uint32_t n_tokens;
     bool logits;                        //  FORWARD: the last hop returns logits.
+    bool audit;                         //  FORWARD: a replay of an audit (for logs
+                                        //  and simulations; on the wire it looks
+                                        //  like any session).
     const bly_router_hop_t *hops;       //  FORWARD: the path.
     size_t hop_count;
     const bly_router_hop_t *hop;        //  PING, CLOSE: the target.

@@ -78,6 +78,7 @@ typedef struct {
     float logits[S_VOCAB];
     int code;
     uint8_t from[32];               //  Fail: the shard that sent it.
+    bool audit;                     //  Forward: an audit replay.
 } s_event_t;
 
 typedef struct {
@@ -85,6 +86,7 @@ typedef struct {
     uint64_t kv[BLY_SHARD_SESSIONS_MAX][S_STAGES];
     bool down;                      //  Crashed: drops everything.
     bool lie;                       //  Perturbs every output (a lying shard).
+    bool lie_live;                  //  Perturbs outputs of sessions, not of audit replays.
     uint64_t stall_until;           //  Stalled: handles nothing before then.
     uint32_t first, last;
 } s_node_t;
@@ -158,6 +160,7 @@ s_apply_fx(s_sim_t *sim)
             e->node = s_node_of(&fx->hops[0]);
             e->session = fx->session, e->epoch = fx->epoch, e->step = fx->step;
             e->pos = fx->pos, e->n = fx->n_tokens, e->want_logits = fx->logits;
+            e->audit = fx->audit;
             memcpy(e->tokens, fx->tokens, fx->n_tokens * sizeof(int32_t));
             memcpy(e->hops, fx->hops, fx->hop_count * sizeof(*fx->hops));
             e->hop_count = fx->hop_count, e->hop_index = 0;
@@ -215,7 +218,7 @@ s_shard_forward(s_sim_t *sim, s_node_t *node, s_event_t *e)
             e->acts[t] = (uint64_t) e->tokens[t] + 1;
         for (uint32_t stage = hop->stage_first; stage <= hop->stage_last; stage++)
             e->acts[t] = s_stage(&node->kv[slot][stage], stage, e->acts[t]);
-        e->acts[t] ^= node->lie;
+        e->acts[t] ^= node->lie || (node->lie_live && !e->audit);
     }
     bly_shard_core_ran(node->core, slot, e->n);
     s_event_t *next = NULL;
@@ -842,6 +845,37 @@ START_TEST(test_audit_no_majority)
 }
 END_TEST
 
+//  A liar that tells audit replays from sessions (the simulation lets it)
+//  and answers replays honestly: no replay reproduces its answers, so
+//  nobody is accused, and sessions start over around the path's nodes:
+//  every output still equals the reference.
+START_TEST(test_audit_replay_aware_liar)
+{
+    s_audit_milli = 1000;
+    s_shard_sessions = 16;
+    const int liars[3] = {0, 3, 5};
+    uint64_t inconclusive = 0;
+    for (uint64_t seed = 1; seed <= 60; seed++) {
+        s_sim_t sim;
+        s_sim_init(&sim, seed, S_NODES);
+        sim.nodes[liars[seed % 3]].lie_live = true;
+        size_t max_tokens = 3 + seed % 5;
+        for (int r = 0; r < S_REQUESTS; r++)
+            s_submit(&sim, r, max_tokens);
+        s_run(&sim, F_NONE, 0, 0);
+        s_check_outputs(&sim, max_tokens);
+        bly_router_stats_t st;
+        bly_router_core_stats(sim.router, &st);
+        ck_assert_uint_eq(st.suspects, 0);
+        inconclusive += st.audits_inconclusive;
+        s_sim_free(&sim);
+    }
+    ck_assert_uint_gt(inconclusive, 10);
+    s_audit_milli = 0;
+    s_shard_sessions = 8;
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -859,6 +893,7 @@ s_suite(void)
     tcase_add_test(tc, test_audit_no_majority);
     tcase_add_test(tc, test_audit_catches_liar);
     tcase_add_test(tc, test_audit_honest);
+    tcase_add_test(tc, test_audit_replay_aware_liar);
     suite_add_tcase(s, tc);
     return s;
 }
