@@ -28,15 +28,19 @@
     Audits (audit_milli of the steps that end in logits, chosen by a hash of
     audit_seed, the session and its length): before sampling, the core holds
     the logits and replays the session's history through an audit path,
-    the same path with one hop (chosen by the same hash) served by another
-    node covering its stages; the replay's last logits must agree with the
-    held ones within audit_tol x max(1, max |logit|). Agree: sample the held
-    logits. Disagree: a third node for that hop decides by majority; the
+    the same path with every hop that another node can serve handed to that
+    node; the replay's last logits must agree with the held ones within
+    audit_tol x max(1, max |logit|). Agree: sample the held logits (the
+    replay session stays open, so the next audit feeds only new tokens).
+    Disagree: replays with one hop at a time given back to the primary's
+    node find the disputed hop; a third node on it decides by majority; the
     node in the minority becomes a suspect (with no third node, both do).
     When the primary's node is a suspect, the session re-plans without it
     and re-prefills (like a failover, the sampler untouched), so the output
-    is what an honest path gives. An audit that fails or stalls is
-    inconclusive: the held logits are sampled.
+    is what an honest path gives. When no replay reproduces the held logits,
+    nobody is accused and the session re-plans around its nodes. An audit
+    that fails or stalls is inconclusive: the held logits are sampled.
+    docs/INFERENCE.md, "Audits", has the reasoning and the limits.
 
     Effects (and every pointer in them) are valid until the next call into
     the core. Finished sessions are reclaimed at the start of the next call.
