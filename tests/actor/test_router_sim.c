@@ -627,6 +627,13 @@ END_TEST
 
 //  ---- Health and audits ---------------------------------------------------
 
+//  Seeds of an audit test: a tenth under valgrind (BLY_VALGRIND).
+static uint64_t
+s_audit_seeds(uint64_t n)
+{
+    return getenv("BLY_VALGRIND") ? n / 10 : n;
+}
+
 //  A core over stages 0-4 with the given nodes.
 static bly_router_core_t *
 s_core(const bly_router_node_t *nodes, size_t count)
@@ -747,7 +754,8 @@ START_TEST(test_audit_catches_liar)
     s_shard_sessions = 16;
     const int liars[3] = {0, 3, 5};
     size_t caught = 0;
-    for (uint64_t seed = 1; seed <= 120; seed++) {
+    uint64_t seeds = s_audit_seeds(120);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
         s_sim_t sim;
         s_sim_init(&sim, seed, S_NODES);
         int liar = liars[seed % 3];
@@ -774,7 +782,7 @@ START_TEST(test_audit_catches_liar)
         ck_assert_uint_eq(st.suspects, st.audits_mismatched > 0 ? 1 : 0);
         s_sim_free(&sim);
     }
-    ck_assert_uint_gt(caught, 100);
+    ck_assert_uint_gt(caught, seeds * 5 / 6);
     s_audit_milli = 0;
     s_shard_sessions = 8;
 }
@@ -787,7 +795,8 @@ START_TEST(test_audit_honest)
     s_audit_milli = 200;
     s_shard_sessions = 16;
     uint64_t audits = 0;
-    for (uint64_t seed = 1; seed <= 150; seed++) {
+    uint64_t seeds = s_audit_seeds(150);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
         s_sim_t sim;
         s_sim_init(&sim, seed, S_NODES);
         size_t max_tokens = 4 + seed % 9;
@@ -803,7 +812,7 @@ START_TEST(test_audit_honest)
         audits += st.audits;
         s_sim_free(&sim);
     }
-    ck_assert_uint_gt(audits, 150);
+    ck_assert_uint_gt(audits, seeds);
     s_audit_milli = 0;
     s_shard_sessions = 8;
 }
@@ -855,7 +864,8 @@ START_TEST(test_audit_replay_aware_liar)
     s_shard_sessions = 16;
     const int liars[3] = {0, 3, 5};
     uint64_t inconclusive = 0;
-    for (uint64_t seed = 1; seed <= 60; seed++) {
+    uint64_t seeds = s_audit_seeds(60);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
         s_sim_t sim;
         s_sim_init(&sim, seed, S_NODES);
         sim.nodes[liars[seed % 3]].lie_live = true;
@@ -870,7 +880,7 @@ START_TEST(test_audit_replay_aware_liar)
         inconclusive += st.audits_inconclusive;
         s_sim_free(&sim);
     }
-    ck_assert_uint_gt(inconclusive, 10);
+    ck_assert_uint_gt(inconclusive, seeds / 6);
     s_audit_milli = 0;
     s_shard_sessions = 8;
 }
