@@ -278,12 +278,15 @@ s_node_use(const bly_router_core_t *self, const uint8_t *node_id)
     return use;
 }
 
-//  Higher is better: announced speed, discounted by announced load and by
-//  the sessions this router already runs through the node.
+//  Higher is better: announced speed per stage (a shard's speed covers its
+//  whole range, so speed x stages in the range compares shards of different
+//  ranges), discounted by announced load and by the sessions this router
+//  already runs through the node.
 static double
 s_node_score(const bly_router_core_t *self, const s_node_t *n)
 {
-    double speed = n->node.speed_milli ? n->node.speed_milli : 1;
+    double speed = (n->node.speed_milli ? n->node.speed_milli : 1)
+                   * (1.0 + (double) (n->node.stage_last - n->node.stage_first));
     double load = n->node.load_milli > 1000 ? 1.0 : n->node.load_milli / 1000.0;
     return speed * (1.0 - 0.5 * load) / (1.0 + (double) s_node_use(self, n->node.node_id));
 }

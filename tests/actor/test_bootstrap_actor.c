@@ -399,6 +399,20 @@ START_TEST(test_member_announces_status)
     }
     ck_assert_uint_eq(peer.speed_milli, 20000);
     ck_assert_uint_eq(peer.load_milli, 10);
+    //  A move of 5 %: heartbeats only (the new load arrives, no register).
+    uint64_t registered = 0, registrations = 0, refused = 0, after = 0;
+    zstr_send(member, "STATS");
+    ck_assert_int_eq(zsock_recv(member, "888", &registered, &registrations, &refused), 0);
+    bly_node_status_set(id, 21000, 20);
+    for (int i = 0; i < 100 && peer.load_milli != 20; i++) {
+        zclock_sleep(20);
+        s_only_peer(sock, &peer);
+    }
+    ck_assert_uint_eq(peer.load_milli, 20);
+    ck_assert_uint_eq(peer.speed_milli, 20000);
+    zstr_send(member, "STATS");
+    ck_assert_int_eq(zsock_recv(member, "888", &registered, &after, &refused), 0);
+    ck_assert_uint_eq(after, registrations);
     zactor_destroy(&member);
     bly_node_status_clear(id);
     uint32_t speed, load;
