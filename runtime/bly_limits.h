@@ -396,6 +396,15 @@ _Static_assert(BLY_CONS_BLOCK_EVIDENCE_MAX <= BLY_CONS_EVIDENCE_POOL_MAX,
    bounds the sum. */
 #define BLY_SHARD_SESSIONS_MAX 256
 
+/* Audits one router runs at once. Each holds two logit vectors (the held
+   step's and the first auditor's: 2 x n_vocab x 4 bytes, 1.2 MiB for
+   Qwen3's vocabulary); an audit due while all are busy is skipped. */
+#define BLY_ROUTER_AUDITS_MAX 8
+
+/* Nodes a router remembers as suspect (caught disagreeing in an audit);
+   when full, the oldest mark is forgotten. 32 bytes each. */
+#define BLY_ROUTER_SUSPECTS_MAX 256
+
 /* Next-hop sockets one shard keeps open (least recently used closes). */
 #define BLY_SHARD_LINKS_MAX 16
 

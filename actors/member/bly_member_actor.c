@@ -7,6 +7,7 @@
 #include "bly_bootstrap_msg.h"
 #include "bly_limits.h"
 #include "bly_member_core.h"
+#include "bly_node_status.h"
 #include "bly_sock.h"
 
 #include <inttypes.h>
@@ -26,6 +27,8 @@ typedef struct {
     bly_ratelimit_t log_limit;         //  Refusal log lines.
     bool verbose;                      //  Trace every exchange.
     bool terminated;                   //  Set by $TERM.
+    uint32_t manifest_speed;           //  speed_milli of the node section.
+    uint32_t sent_speed;               //  Speed in the last register sent.
 } s_member_t;
 
 //  Fill the register template from the node section. Returns 0 or -1.
@@ -61,8 +64,9 @@ s_build_registration(s_member_t *self, const bly_actor_args_t *args)
         bly_bootstrap_msg_set_stage_first(msg, (uint32_t) strtoul(stages, NULL, 10));
         bly_bootstrap_msg_set_stage_last(msg, dash ? (uint32_t) strtoul(dash + 1, NULL, 10) : 0);
     }
-    bly_bootstrap_msg_set_speed_milli(
-        msg, (uint32_t) bly_manifest_get_int(m, BLY_MANIFEST_NODE, "speed_milli", 1000));
+    self->manifest_speed = (uint32_t) bly_manifest_get_int(m, BLY_MANIFEST_NODE, "speed_milli",
+                                                           1000);
+    bly_bootstrap_msg_set_speed_milli(msg, self->manifest_speed);
     return 0;
 }
 
@@ -122,6 +126,41 @@ s_send_signed(s_member_t *self, bly_bootstrap_msg_t *msg)
     return bly_bootstrap_msg_send(msg, self->dealer);
 }
 
+//  The speed to announce: the one a shard of this node measured, else the
+//  manifest's.
+static uint32_t
+s_speed(const s_member_t *self, uint32_t *load_milli)
+{
+    uint32_t speed = 0, load = 0;
+    if (!bly_node_status_get(bly_identity_public_key(self->identity), &speed, &load))
+        speed = 0;
+    *load_milli = load;
+    return speed ? speed : self->manifest_speed;
+}
+
+//  A register, or a heartbeat with the current load. A registered node
+//  whose measured speed moved by more than a quarter since its last
+//  register registers again (the heartbeat carries no speed).
+static int
+s_send_action(s_member_t *self, bly_member_action_t action)
+{
+    uint32_t load = 0, speed = s_speed(self, &load);
+    uint32_t low = self->sent_speed - self->sent_speed / 4;
+    uint32_t high = self->sent_speed + self->sent_speed / 4;
+    if (action == BLY_MEMBER_REGISTER || speed < low || speed > high) {
+        bly_bootstrap_msg_set_speed_milli(self->registration, speed);
+        self->sent_speed = speed;
+        return s_send_signed(self, self->registration);
+    }
+    int rc = -1;
+    bly_bootstrap_msg_t *beat = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_HEARTBEAT);
+    bly_bootstrap_msg_set_load_milli(beat, load);
+    if (bly_bootstrap_msg_set_node_id(beat, bly_identity_public_key(self->identity), 32) == 0)
+        rc = s_send_signed(self, beat);
+    bly_bootstrap_msg_destroy(&beat);
+    return rc;
+}
+
 static void
 s_send_due(s_member_t *self)
 {
@@ -130,16 +169,7 @@ s_send_due(s_member_t *self)
         bly_member_action_t action = bly_member_core_tick(self->core, (uint64_t) zclock_time());
         if (action == BLY_MEMBER_NOTHING)
             return;
-        int rc = -1;
-        if (action == BLY_MEMBER_REGISTER) {
-            rc = s_send_signed(self, self->registration);
-        } else {
-            bly_bootstrap_msg_t *beat = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_HEARTBEAT);
-            if (bly_bootstrap_msg_set_node_id(beat, bly_identity_public_key(self->identity), 32)
-                == 0)
-                rc = s_send_signed(self, beat);
-            bly_bootstrap_msg_destroy(&beat);
-        }
+        int rc = s_send_action(self, action);
         if (rc != 0 && bly_ratelimit_allow(&self->log_limit, zclock_mono(), 5, 10000))
             bly_log_warn("member: cannot send a %s to the bootstrap (queue full or no peer)",
                          action == BLY_MEMBER_REGISTER ? "register" : "heartbeat");

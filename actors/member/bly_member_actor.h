@@ -5,7 +5,10 @@
     CURVE DEALER to `bootstrap` (server key derived from `bootstrap_key`)
     sends the node's signed register (name, advertised endpoints, the roles
     of the manifest's actors, model, stages, device, speed), then signed
-    heartbeats; registers again when the bootstrap forgets the node; sends
+    heartbeats (with the load). Speed and load are what a shard of the node
+    published through bly_node_status (else the manifest's speed_milli and
+    load 0); a speed that moved by more than a quarter is sent in a new
+    register, since heartbeats carry none; registers again when the bootstrap forgets the node; sends
     a signed leave when stopped. The timing lives in bly_member_core.
 
     Pipe: "$TERM", "VERBOSE", and "STATS", answered with the picture "888":

@@ -73,6 +73,16 @@ s_router_destroy(s_router_t **self_p)
     *self_p = NULL;
 }
 
+//  Health and audit keys: fail_ms, audit_milli, audit_seed, audit_tol_ppm.
+static void
+s_audit_config(bly_router_config_t *c, const bly_manifest_t *m, int sec)
+{
+    c->fail_ms = (uint32_t) bly_manifest_get_int(m, sec, "fail_ms", c->fail_ms);
+    c->audit_milli = (uint32_t) bly_manifest_get_int(m, sec, "audit_milli", 0);
+    c->audit_seed = (uint64_t) bly_manifest_get_int(m, sec, "audit_seed", 1);
+    c->audit_tol = (float) bly_manifest_get_int(m, sec, "audit_tol_ppm", 1000) / 1e6f;
+}
+
 //  Model, tokenizer and core.
 static int
 s_load(s_router_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_size)
@@ -103,6 +113,7 @@ s_load(s_router_t *self, const bly_manifest_t *m, int sec, char *err, size_t err
     c.step_ms = (uint32_t) bly_manifest_get_int(m, sec, "step_ms", 1000);
     c.step_token_ms = (uint32_t) bly_manifest_get_int(m, sec, "step_token_ms", 50);
     c.probe_ms = (uint32_t) bly_manifest_get_int(m, sec, "probe_ms", 300);
+    s_audit_config(&c, m, sec);
     c.session_base = (uint64_t) zclock_time() * 1000;
     self->core = bly_router_core_new(&c);
     if (!self->core) {
@@ -417,10 +428,11 @@ s_request(s_router_t *self, bly_inference_msg_t *m, zframe_t *rid)
     s_apply(self);
 }
 
-//  True when the message's sender (its CURVE key) is hop `index` of the
-//  session's path, or any hop when index is SIZE_MAX.
-static bool
-s_from_path(s_router_t *self, const bly_inference_msg_t *m, size_t index)
+//  The hop of the session's path whose node sent the message (its CURVE
+//  key), looking at hop `index` only or at every hop when index is
+//  SIZE_MAX; NULL when none.
+static const bly_router_hop_t *
+s_sender_hop(s_router_t *self, const bly_inference_msg_t *m, size_t index)
 {
     size_t count = 0;
     const bly_router_hop_t *path = bly_router_core_path(self->core, bly_inference_msg_session(m),
@@ -431,9 +443,15 @@ s_from_path(s_router_t *self, const bly_inference_msg_t *m, size_t index)
         if ((index == SIZE_MAX || index == h)
             && bly_identity_curve_z85_from_id(path[h].node_id, z85) == 0
             && strcmp(z85, sender) == 0)
-            return true;
+            return &path[h];
     }
-    return false;
+    return NULL;
+}
+
+static bool
+s_from_path(s_router_t *self, const bly_inference_msg_t *m, size_t index)
+{
+    return s_sender_hop(self, m, index) != NULL;
 }
 
 static void
@@ -489,15 +507,19 @@ s_handle_server(s_router_t *self)
     case BLY_INFERENCE_MSG_RESULT:
         s_result(self, m);
         break;
-    case BLY_INFERENCE_MSG_FAIL:
-        if (!s_from_path(self, m, SIZE_MAX))
+    case BLY_INFERENCE_MSG_FAIL: {
+        const bly_router_hop_t *hop = s_sender_hop(self, m, SIZE_MAX);
+        if (!hop)
             break;
+        uint8_t node_id[32];
+        memcpy(node_id, hop->node_id, 32);
         bly_log_info("router: session %llu: a shard failed the step: %s",
                      (unsigned long long) bly_inference_msg_session(m), bly_inference_msg_reason(m));
         bly_router_core_fail(self->core, bly_inference_msg_session(m), bly_inference_msg_epoch(m),
-                             bly_inference_msg_step(m), bly_inference_msg_code(m), now);
+                             bly_inference_msg_step(m), bly_inference_msg_code(m), node_id, now);
         s_apply(self);
         break;
+    }
     default:
         s_refuse(self, bly_inference_msg_routing_id(m), bly_inference_msg_request_id(m),
                  BLY_INFERENCE_ERROR_BAD_MESSAGE, "a router takes request, cancel, result, fail");
@@ -569,6 +591,17 @@ s_ask_peers(s_router_t *self)
     bly_bootstrap_msg_destroy(&q);
 }
 
+//  Pipe "AUDITS": "8888888" audits, passed, mismatched, inconclusive,
+//  skipped, suspects, failed steps.
+static void
+s_send_audits(s_router_t *self)
+{
+    bly_router_stats_t st;
+    bly_router_core_stats(self->core, &st);
+    zsock_send(self->pipe, "8888888", st.audits, st.audits_passed, st.audits_mismatched,
+               st.audits_inconclusive, st.audits_skipped, st.suspects, st.fails);
+}
+
 static void
 s_handle_pipe(s_router_t *self)
 {
@@ -579,6 +612,8 @@ s_handle_pipe(s_router_t *self)
     else if (streq(command, "STATS"))
         zsock_send(self->pipe, "888", self->requests,
                    (uint64_t) bly_router_core_sessions(self->core), (uint64_t) self->node_count);
+    else if (streq(command, "AUDITS"))
+        s_send_audits(self);
     free(command);
     zmsg_destroy(&msg);
 }

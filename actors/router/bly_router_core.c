@@ -16,8 +16,35 @@ typedef enum {
     S_RUNNING,        //  A step is in flight.
     S_PROBING,        //  A step failed; waiting for pongs before re-planning.
     S_BACKOFF,        //  A shard was busy; the session starts over after a pause.
+    S_AUDITING,       //  Logits held while an audit path replays the history.
     S_FINISHED,       //  Done; reclaimed at the next call.
 } s_state_t;
+
+//  Audit phases: every hop with another node swapped at once (A_ALL); after
+//  a mismatch, the same with one hop at a time given back to the primary's
+//  node (A_ONE) to find the hop whose node changes the answer; then a third
+//  node on that hop breaks the tie (A_THIRD).
+typedef enum { A_NONE = 0, A_ALL, A_ONE, A_THIRD } s_phase_t;
+
+//  A running audit of one session's held step.
+typedef struct {
+    s_phase_t phase;
+    int buf;                                //  Audit buffers: held logits, and the
+                                            //  A_ALL replay's ("first").
+    uint64_t id;                            //  Audit session id on the wire.
+    uint32_t step, step_n;                  //  In-flight step (epoch is always 1).
+    size_t pos, target;                     //  Tokens replayed, tokens to replay.
+    size_t hop;                             //  A_ONE, A_THIRD: the hop under test.
+    bool has_alt[BLY_ROUTER_PATH_MAX];      //  Hops another node can serve...
+    bly_router_hop_t alt[BLY_ROUTER_PATH_MAX];  //  ...and that node.
+    bly_router_hop_t third;                 //  A_THIRD: the tie-breaker on `hop`.
+    bly_router_hop_t path[BLY_ROUTER_PATH_MAX];
+    size_t hop_count;
+    bly_router_hop_t old[BLY_ROUTER_PATH_MAX];  //  The last replay's path (its closes).
+    bool warm;                              //  Parked after a pass: the replay session
+                                            //  stays open, holding `pos` tokens, so the
+                                            //  next audit only feeds what came since.
+} s_audit_t;
 
 typedef struct {
     s_state_t state;
@@ -44,11 +71,13 @@ typedef struct {
     int32_t top_ids[S_TOP_N];
     float top_logits[S_TOP_N];
     size_t n_top;
+    s_audit_t audit;
 } s_session_t;
 
 typedef struct {
     bly_router_node_t node;
     uint64_t dead_until_ms;                 //  Missed a probe: avoided until then.
+    uint64_t failed_until_ms;               //  Failed a step: avoided while others serve.
 } s_node_t;
 
 struct bly_router_core_t {
@@ -62,6 +91,12 @@ struct bly_router_core_t {
     uint64_t next_id, next_order, next_nonce;
     float *scratch;                         //  n_vocab: logits the sampler may modify.
     s_node_t *old_nodes;                    //  BLY_ROUTER_NODES_MAX: set_nodes scratch.
+    float *held[BLY_ROUTER_AUDITS_MAX];     //  n_vocab each: logits held for an audit.
+    float *first[BLY_ROUTER_AUDITS_MAX];    //  n_vocab each: the first auditor's.
+    bool buf_used[BLY_ROUTER_AUDITS_MAX];
+    uint8_t (*suspects)[32];                //  BLY_ROUTER_SUSPECTS_MAX ids (a ring).
+    size_t suspect_count, suspect_next;
+    bly_router_stats_t stats;
 };
 
 void
@@ -81,6 +116,10 @@ bly_router_config_default(bly_router_config_t *config)
     config->deadline_ms = 600000;
     config->busy_ms = 50;
     config->session_base = 1;
+    config->fail_ms = 30000;
+    config->audit_milli = 0;
+    config->audit_seed = 1;
+    config->audit_tol = 1e-3f;
 }
 
 static bool
@@ -90,7 +129,8 @@ s_config_ok(const bly_router_config_t *c)
            && c->sessions_max + c->queue_max <= BLY_ROUTER_SESSIONS_MAX && c->n_ctx > 0
            && c->n_ctx <= BLY_ROUTER_CTX_MAX && c->chunk_max > 0
            && c->chunk_max <= BLY_MODEL_BATCH_MAX && c->probe_ms > 0 && c->deadline_ms > 0
-           && c->busy_ms > 0;
+           && c->busy_ms > 0 && c->audit_milli <= 1000 && c->audit_tol >= 0
+           && c->audit_tol < 1;
 }
 
 bly_router_core_t *
@@ -107,13 +147,21 @@ bly_router_core_new(const bly_router_config_t *config)
     self->slot_count = config->sessions_max + config->queue_max;
     self->slots = calloc(self->slot_count, sizeof(*self->slots));
     self->nodes = calloc(BLY_ROUTER_NODES_MAX, sizeof(*self->nodes));
-    //  Per slot: a probe per hop, a close per hop, and a few more; plus a
-    //  refusal per request of one call.
-    self->fx_max = self->slot_count * (2 * BLY_ROUTER_PATH_MAX + 4) + 16;
+    //  Per slot: a probe per hop, a close per hop of the path, of the old
+    //  path and of an audit path, and a few more; plus a refusal per request
+    //  of one call.
+    self->fx_max = self->slot_count * (3 * BLY_ROUTER_PATH_MAX + 4) + 16;
     self->fx = calloc(self->fx_max, sizeof(*self->fx));
     self->scratch = calloc(config->n_vocab, sizeof(float));
     self->old_nodes = calloc(BLY_ROUTER_NODES_MAX, sizeof(*self->old_nodes));
-    bly_assert(self->slots && self->nodes && self->fx && self->scratch && self->old_nodes);
+    self->suspects = calloc(BLY_ROUTER_SUSPECTS_MAX, sizeof(*self->suspects));
+    bly_assert(self->slots && self->nodes && self->fx && self->scratch && self->old_nodes
+               && self->suspects);
+    for (size_t i = 0; config->audit_milli > 0 && i < BLY_ROUTER_AUDITS_MAX; i++) {
+        self->held[i] = calloc(config->n_vocab, sizeof(float));
+        self->first[i] = calloc(config->n_vocab, sizeof(float));
+        bly_assert(self->held[i] && self->first[i]);
+    }
     for (size_t i = 0; i < self->slot_count; i++) {
         self->slots[i].tokens = calloc(config->n_ctx, sizeof(int32_t));
         bly_assert(self->slots[i].tokens);
@@ -139,6 +187,11 @@ bly_router_core_destroy(bly_router_core_t **self_p)
     free(self->fx);
     free(self->scratch);
     free(self->old_nodes);
+    for (size_t i = 0; i < BLY_ROUTER_AUDITS_MAX; i++) {
+        free(self->held[i]);
+        free(self->first[i]);
+    }
+    free(self->suspects);
     free(self);
     *self_p = NULL;
 }
@@ -199,9 +252,12 @@ bly_router_core_set_nodes(bly_router_core_t *self, const bly_router_node_t *node
     for (size_t i = 0; i < count; i++) {
         self->nodes[i].node = nodes[i];
         self->nodes[i].dead_until_ms = 0;
+        self->nodes[i].failed_until_ms = 0;
         for (size_t j = 0; j < old_count; j++)
-            if (memcmp(old[j].node.node_id, nodes[i].node_id, 32) == 0)
+            if (memcmp(old[j].node.node_id, nodes[i].node_id, 32) == 0) {
                 self->nodes[i].dead_until_ms = old[j].dead_until_ms;
+                self->nodes[i].failed_until_ms = old[j].failed_until_ms;
+            }
     }
     self->node_count = count;
 }
@@ -213,7 +269,7 @@ s_node_use(const bly_router_core_t *self, const uint8_t *node_id)
     size_t use = 0;
     for (size_t i = 0; i < self->slot_count; i++) {
         const s_session_t *s = &self->slots[i];
-        if (s->state != S_RUNNING && s->state != S_PROBING)
+        if (s->state != S_RUNNING && s->state != S_PROBING && s->state != S_AUDITING)
             continue;
         for (size_t h = 0; h < s->hop_count; h++)
             if (memcmp(s->path[h].node_id, node_id, 32) == 0)
@@ -222,37 +278,69 @@ s_node_use(const bly_router_core_t *self, const uint8_t *node_id)
     return use;
 }
 
-//  Higher is better: announced speed, discounted by announced load and by
-//  the sessions this router already runs through the node.
+//  Higher is better: announced speed per stage (a shard's speed covers its
+//  whole range, so speed x stages in the range compares shards of different
+//  ranges), discounted by announced load and by the sessions this router
+//  already runs through the node.
 static double
 s_node_score(const bly_router_core_t *self, const s_node_t *n)
 {
-    double speed = n->node.speed_milli ? n->node.speed_milli : 1;
+    double speed = (n->node.speed_milli ? n->node.speed_milli : 1)
+                   * (1.0 + (double) (n->node.stage_last - n->node.stage_first));
     double load = n->node.load_milli > 1000 ? 1.0 : n->node.load_milli / 1000.0;
     return speed * (1.0 - 0.5 * load) / (1.0 + (double) s_node_use(self, n->node.node_id));
 }
 
-//  The best live node serving `stage`, or NULL.
+bool
+bly_router_core_suspect(const bly_router_core_t *self, const uint8_t *node_id)
+{
+    bly_assert(self);
+    bly_assert(node_id);
+    for (size_t i = 0; i < self->suspect_count; i++)
+        if (memcmp(self->suspects[i], node_id, 32) == 0)
+            return true;
+    return false;
+}
+
+//  The best usable node covering stages [first, last] that is not one of
+//  `skip` (n_skip ids), or NULL. Nodes that failed a step recently count
+//  only when no other node qualifies; dead and suspect nodes never do.
+static const s_node_t *
+s_pick_range(const bly_router_core_t *self, uint32_t first, uint32_t last,
+             const uint8_t (*skip)[32], size_t n_skip, uint64_t now_ms)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const s_node_t *best = NULL;
+        double best_score = 0;
+        for (size_t i = 0; i < self->node_count; i++) {
+            const s_node_t *n = &self->nodes[i];
+            bool skipped = false;
+            for (size_t k = 0; k < n_skip; k++)
+                skipped = skipped || memcmp(n->node.node_id, skip[k], 32) == 0;
+            if (skipped || n->dead_until_ms > now_ms || n->node.stage_first > first
+                || n->node.stage_last < last || (pass == 0 && n->failed_until_ms > now_ms)
+                || bly_router_core_suspect(self, n->node.node_id))
+                continue;
+            double score = s_node_score(self, n);
+            bool better = !best || score > best_score
+                          || (score == best_score && n->node.stage_last > best->node.stage_last)
+                          || (score == best_score && n->node.stage_last == best->node.stage_last
+                              && memcmp(n->node.node_id, best->node.node_id, 32) < 0);
+            if (better) {
+                best = n;
+                best_score = score;
+            }
+        }
+        if (best)
+            return best;
+    }
+    return NULL;
+}
+
 static const s_node_t *
 s_pick(const bly_router_core_t *self, uint32_t stage, uint64_t now_ms)
 {
-    const s_node_t *best = NULL;
-    double best_score = 0;
-    for (size_t i = 0; i < self->node_count; i++) {
-        const s_node_t *n = &self->nodes[i];
-        if (n->dead_until_ms > now_ms || n->node.stage_first > stage || n->node.stage_last < stage)
-            continue;
-        double score = s_node_score(self, n);
-        bool better = !best || score > best_score
-                      || (score == best_score && n->node.stage_last > best->node.stage_last)
-                      || (score == best_score && n->node.stage_last == best->node.stage_last
-                          && memcmp(n->node.node_id, best->node.node_id, 32) < 0);
-        if (better) {
-            best = n;
-            best_score = score;
-        }
-    }
-    return best;
+    return s_pick_range(self, stage, stage, NULL, 0, now_ms);
 }
 
 //  Plan a path covering stages 0..n_stages-1 into the session. Returns 0,
@@ -310,7 +398,8 @@ s_count(const bly_router_core_t *self, bool running)
     size_t n = 0;
     for (size_t i = 0; i < self->slot_count; i++) {
         s_state_t st = self->slots[i].state;
-        if (running ? (st == S_RUNNING || st == S_PROBING || st == S_BACKOFF) : st == S_QUEUED)
+        if (running ? (st == S_RUNNING || st == S_PROBING || st == S_BACKOFF || st == S_AUDITING)
+                    : st == S_QUEUED)
             n++;
     }
     return n;
@@ -352,6 +441,26 @@ s_close_path(bly_router_core_t *self, s_session_t *s)
 
 static void s_start_queued(bly_router_core_t *self, uint64_t now_ms);
 static void s_probe(bly_router_core_t *self, s_session_t *s, uint64_t now_ms);
+static void s_audit_stop(bly_router_core_t *self, s_session_t *s);
+static void s_restart_path(bly_router_core_t *self, s_session_t *s, uint64_t now_ms);
+static s_session_t *s_by_audit(bly_router_core_t *self, uint64_t id);
+static bool s_audit_due(const bly_router_core_t *self, const s_session_t *s);
+static bool s_audit_start(bly_router_core_t *self, s_session_t *s, const float *logits,
+                          uint64_t now_ms);
+static void s_audit_result(bly_router_core_t *self, s_session_t *s, uint32_t step,
+                           const float *logits, size_t n, uint64_t now_ms);
+static void s_audit_inconclusive(bly_router_core_t *self, s_session_t *s, const char *why,
+                                 uint64_t now_ms);
+static bool s_audit_same(const s_session_t *s);
+
+//  Prefer other nodes than this one (may be NULL) for fail_ms.
+static void
+s_avoid(bly_router_core_t *self, const uint8_t *node_id, uint64_t now_ms)
+{
+    for (size_t i = 0; node_id && i < self->node_count; i++)
+        if (memcmp(self->nodes[i].node.node_id, node_id, 32) == 0)
+            self->nodes[i].failed_until_ms = now_ms + self->config.fail_ms;
+}
 
 //  End a session: tell the client (unless silent), close the path, free
 //  the slot at the next call, start a queued request.
@@ -360,7 +469,9 @@ s_finish(bly_router_core_t *self, s_session_t *s, int code, const char *reason, 
 {
     if (code > 0)
         s_fx_error(self, s->client, s->request_id, code, reason);
-    if (s->state == S_RUNNING || s->state == S_PROBING)
+    if (s->state == S_AUDITING || s->audit.warm)
+        s_audit_stop(self, s);
+    if (s->state == S_RUNNING || s->state == S_PROBING || s->state == S_AUDITING)
         s_close_path(self, s);
     s->state = S_FINISHED;
     s_start_queued(self, now_ms);
@@ -589,7 +700,13 @@ bly_router_core_result(bly_router_core_t *self, uint64_t session, uint32_t epoch
 {
     bly_assert(self);
     s_begin(self);
-    s_session_t *s = s_by_id(self, session);
+    s_session_t *s = s_by_audit(self, session);
+    if (s) {
+        if (epoch == 1)
+            s_audit_result(self, s, step, logits, n, now_ms);
+        return;
+    }
+    s = s_by_id(self, session);
     if (!s || s->state != S_RUNNING || s->epoch != epoch || s->step != step)
         return;    //  Stale, duplicate or unknown: ignore.
     bool want = s->pos + s->step_n == s->n_tokens;
@@ -604,9 +721,396 @@ bly_router_core_result(bly_router_core_t *self, uint64_t session, uint32_t epoch
         s_send_step(self, s, now_ms);
         return;
     }
+    if (s_audit_due(self, s) && s_audit_start(self, s, logits, now_ms))
+        return;
     //  The sampler modifies logits: work on the core's copy.
     memcpy(self->scratch, logits, n * sizeof(float));
     s_sample(self, s, self->scratch, now_ms);
+}
+
+//  ---- Audits ---------------------------------------------------------------
+
+static uint64_t
+s_hash(uint64_t a, uint64_t b)
+{
+    uint64_t x = a ^ (b + 0x9e3779b97f4a7c15ull + (a << 6) + (a >> 2));
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static s_session_t *
+s_by_audit(bly_router_core_t *self, uint64_t id)
+{
+    for (size_t i = 0; i < self->slot_count; i++) {
+        s_session_t *s = &self->slots[i];
+        if (s->state == S_AUDITING && s->audit.id == id)
+            return s;
+    }
+    return NULL;
+}
+
+//  Deterministic in (seed, session, history length).
+static bool
+s_audit_due(const bly_router_core_t *self, const s_session_t *s)
+{
+    if (self->config.audit_milli == 0)
+        return false;
+    uint64_t h = s_hash(s_hash(self->config.audit_seed, s->id), s->n_tokens);
+    return h % 1000 < self->config.audit_milli;
+}
+
+//  Every logit of `got` within tol x max(1, max |want|) of `want`; NaNs disagree.
+static bool
+s_agree(const float *want, const float *got, size_t n, float tol)
+{
+    float scale = 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        float a = want[i] < 0 ? -want[i] : want[i];
+        if (!(a <= scale))
+            scale = a;
+    }
+    float limit = tol * scale;
+    for (size_t i = 0; i < n; i++) {
+        float d = want[i] - got[i];
+        if (!((d < 0 ? -d : d) <= limit))
+            return false;
+    }
+    return true;
+}
+
+static void
+s_audit_send(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    size_t left = a->target - a->pos;
+    uint32_t n = left > self->config.chunk_max ? self->config.chunk_max : (uint32_t) left;
+    a->step++;
+    a->step_n = n;
+    s->timer_ms = now_ms + self->config.step_ms + (uint64_t) self->config.step_token_ms * n;
+    bly_router_fx_t *fx = s_fx(self, BLY_ROUTER_FX_FORWARD);
+    fx->session = a->id;
+    fx->epoch = 1;
+    fx->step = a->step;
+    fx->pos = (uint32_t) a->pos;
+    fx->tokens = s->tokens + a->pos;
+    fx->n_tokens = n;
+    fx->logits = a->pos + n == a->target;
+    fx->audit = true;
+    fx->hops = a->path;
+    fx->hop_count = a->hop_count;
+}
+
+//  Replay the held step's history through the primary path with the
+//  phase's hops swapped (a fresh audit session id).
+static void
+s_audit_launch(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    a->id = self->next_id++;
+    a->step = 0;
+    a->pos = 0;
+    a->hop_count = s->hop_count;
+    memcpy(a->path, s->path, s->hop_count * sizeof(*s->path));
+    for (size_t h = 0; h < s->hop_count; h++) {
+        const bly_router_hop_t *swap = NULL;
+        if (a->phase == A_THIRD && h == a->hop)
+            swap = &a->third;
+        else if (a->has_alt[h] && !(a->phase == A_ONE && h == a->hop))
+            swap = &a->alt[h];
+        if (swap)
+            a->path[h] = *swap;
+    }
+    s->state = S_AUDITING;
+    s_audit_send(self, s, now_ms);
+}
+
+//  The hop `h` served by node `n` (the primary's stage range).
+static void
+s_hop_on(const s_session_t *s, size_t h, const s_node_t *n, bly_router_hop_t *out)
+{
+    *out = s->path[h];
+    memcpy(out->node_id, n->node.node_id, 32);
+    memcpy(out->endpoint, n->node.endpoint, sizeof(out->endpoint));
+}
+
+//  Hold `logits` and start an audit; false when none can run (no other
+//  node serves any hop's stages, or every audit buffer is busy).
+static bool
+s_audit_start(bly_router_core_t *self, s_session_t *s, const float *logits, uint64_t now_ms)
+{
+    int buf = -1;
+    for (int i = 0; i < BLY_ROUTER_AUDITS_MAX && buf < 0; i++)
+        if (!self->buf_used[i])
+            buf = i;
+    s_audit_t *a = &s->audit;
+    //  A node appears once in a replay path: skip the primary's nodes and
+    //  the auditors already chosen.
+    uint8_t skip[2 * BLY_ROUTER_PATH_MAX][32];
+    size_t n_skip = 0, swapped = 0;
+    for (size_t h = 0; h < s->hop_count; h++)
+        memcpy(skip[n_skip++], s->path[h].node_id, 32);
+    for (size_t h = 0; buf >= 0 && h < s->hop_count; h++) {
+        const bly_router_hop_t *p = &s->path[h];
+        const s_node_t *n = s_pick_range(self, p->stage_first, p->stage_last,
+                                         (const uint8_t (*)[32]) skip, n_skip, now_ms);
+        a->has_alt[h] = n != NULL;
+        if (n) {
+            s_hop_on(s, h, n, &a->alt[h]);
+            memcpy(skip[n_skip++], n->node.node_id, 32);
+            swapped++;
+        }
+    }
+    if (swapped == 0) {
+        self->stats.audits_skipped++;
+        return false;
+    }
+    self->stats.audits++;
+    self->buf_used[buf] = true;
+    a->buf = buf;
+    a->phase = A_ALL;
+    a->target = s->n_tokens;
+    memcpy(self->held[buf], logits, self->config.n_vocab * sizeof(float));
+    if (a->warm && s_audit_same(s)) {
+        //  The parked replay session holds a prefix: feed the rest.
+        a->warm = false;
+        s->state = S_AUDITING;
+        s_audit_send(self, s, now_ms);
+        return true;
+    }
+    if (a->warm) {
+        memcpy(a->old, a->path, a->hop_count * sizeof(*a->path));
+        for (size_t h = 0; h < a->hop_count; h++) {
+            bly_router_fx_t *fx = s_fx(self, BLY_ROUTER_FX_CLOSE);
+            fx->session = a->id;
+            fx->hop = &a->old[h];
+        }
+        a->warm = false;
+    }
+    s_audit_launch(self, s, now_ms);
+    return true;
+}
+
+//  True when the parked replay path is the one an A_ALL replay would use now.
+static bool
+s_audit_same(const s_session_t *s)
+{
+    const s_audit_t *a = &s->audit;
+    if (a->hop_count != s->hop_count)
+        return false;
+    for (size_t h = 0; h < s->hop_count; h++) {
+        const bly_router_hop_t *want = a->has_alt[h] ? &a->alt[h] : &s->path[h];
+        if (memcmp(want->node_id, a->path[h].node_id, 32) != 0
+            || want->stage_first != a->path[h].stage_first
+            || want->stage_last != a->path[h].stage_last)
+            return false;
+    }
+    return true;
+}
+
+//  A pass: keep the replay session open for the next audit, free the buffer.
+static void
+s_audit_park(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    memcpy(self->scratch, self->held[a->buf], self->config.n_vocab * sizeof(float));
+    self->buf_used[a->buf] = false;
+    a->phase = A_NONE;
+    a->pos = a->target;
+    a->warm = true;
+    s->state = S_RUNNING;
+    s_sample(self, s, self->scratch, now_ms);
+}
+
+//  Close the audit session on its hops and free its buffer.
+static void
+s_audit_stop(bly_router_core_t *self, s_session_t *s)
+{
+    s_audit_t *a = &s->audit;
+    for (size_t h = 0; h < a->hop_count; h++) {
+        bly_router_fx_t *fx = s_fx(self, BLY_ROUTER_FX_CLOSE);
+        fx->session = a->id;
+        fx->hop = &a->path[h];
+    }
+    if (a->phase != A_NONE)
+        self->buf_used[a->buf] = false;
+    a->phase = A_NONE;
+    a->hop_count = 0;
+    a->warm = false;
+}
+
+//  The held logits stand: sample them and go on.
+static void
+s_audit_resume(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    memcpy(self->scratch, self->held[s->audit.buf], self->config.n_vocab * sizeof(float));
+    s_audit_stop(self, s);
+    s->state = S_RUNNING;
+    s_sample(self, s, self->scratch, now_ms);
+}
+
+static void
+s_audit_inconclusive(bly_router_core_t *self, s_session_t *s, const char *why, uint64_t now_ms)
+{
+    self->stats.audits_inconclusive++;
+    bly_log_info("router: session %llu: audit inconclusive (%s)", (unsigned long long) s->id,
+                 why);
+    s_audit_resume(self, s, now_ms);
+}
+
+static void
+s_mark_suspect(bly_router_core_t *self, const uint8_t *node_id)
+{
+    if (bly_router_core_suspect(self, node_id))
+        return;
+    memcpy(self->suspects[self->suspect_next], node_id, 32);
+    self->suspect_next = (self->suspect_next + 1) % BLY_ROUTER_SUSPECTS_MAX;
+    if (self->suspect_count < BLY_ROUTER_SUSPECTS_MAX)
+        self->suspect_count++;
+    self->stats.suspects++;
+    bly_log_warn("router: node %02x%02x%02x%02x... gave outputs other nodes disagree with; "
+                 "it is a suspect and gets no more work",
+                 node_id[0], node_id[1], node_id[2], node_id[3]);
+}
+
+//  The next swappable hop after `h` (SIZE_MAX to start), or SIZE_MAX.
+static size_t
+s_next_alt(const s_session_t *s, size_t h)
+{
+    for (size_t k = h == SIZE_MAX ? 0 : h + 1; k < s->hop_count; k++)
+        if (s->audit.has_alt[k])
+            return k;
+    return SIZE_MAX;
+}
+
+//  A_ONE found the hop: the tie-breaker for it (not on the replay path), or
+//  NULL.
+static const s_node_t *
+s_audit_third(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    uint8_t skip[2 * BLY_ROUTER_PATH_MAX][32];
+    size_t n_skip = 0;
+    for (size_t h = 0; h < s->hop_count; h++) {
+        memcpy(skip[n_skip++], s->path[h].node_id, 32);
+        if (a->has_alt[h])
+            memcpy(skip[n_skip++], a->alt[h].node_id, 32);
+    }
+    return s_pick_range(self, s->path[a->hop].stage_first, s->path[a->hop].stage_last,
+                        (const uint8_t (*)[32]) skip, n_skip, now_ms);
+}
+
+//  Judge an audit replay. `got`: its logits. Returns true when the held
+//  logits stand; sets *again when another replay must run first. Marks the
+//  minority of the hop under test (or, without a majority, every party) as
+//  suspect. Only nodes whose replays disagree are accused: a node that
+//  lies on sessions but answers replays honestly is not caught, and cannot
+//  make an honest node look guilty either.
+static bool
+s_audit_judge(bly_router_core_t *self, s_session_t *s, const float *got, bool *again,
+              uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    size_t n = self->config.n_vocab;
+    float tol = self->config.audit_tol;
+    bool with_held = s_agree(self->held[a->buf], got, n, tol);
+    *again = false;
+    if (a->phase == A_ALL) {
+        if (with_held) {
+            self->stats.audits_passed++;
+            return true;
+        }
+        self->stats.audits_mismatched++;
+        memcpy(self->first[a->buf], got, n * sizeof(float));
+        a->hop = s_next_alt(s, SIZE_MAX);
+        a->phase = A_ONE;
+        *again = true;
+        return false;
+    }
+    bool with_all = s_agree(self->first[a->buf], got, n, tol);
+    if (a->phase == A_ONE && with_all) {
+        a->hop = s_next_alt(s, a->hop);
+        *again = a->hop != SIZE_MAX;
+        if (!*again) {
+            //  No replay reproduces the held logits: the swapped hops' nodes
+            //  answered the session otherwise than their replays. Nobody is
+            //  accused; the session starts over on other nodes (for fail_ms).
+            self->stats.audits_inconclusive++;
+            bly_log_warn("router: session %llu: no replay reproduces the path's logits; "
+                         "re-planning around its nodes", (unsigned long long) s->id);
+            for (size_t h = 0; h < s->hop_count; h++)
+                if (a->has_alt[h])
+                    s_avoid(self, s->path[h].node_id, now_ms);
+        }
+        return false;
+    }
+    if (a->phase == A_ONE) {
+        const s_node_t *third = s_audit_third(self, s, now_ms);
+        if (third) {
+            s_hop_on(s, a->hop, third, &a->third);
+            a->phase = A_THIRD;
+            *again = true;
+            return false;
+        }
+        s_mark_suspect(self, s->path[a->hop].node_id);
+        s_mark_suspect(self, a->alt[a->hop].node_id);
+        return false;
+    }
+    if (with_all) {
+        s_mark_suspect(self, s->path[a->hop].node_id);
+        return false;
+    }
+    s_mark_suspect(self, a->alt[a->hop].node_id);
+    if (with_held)
+        return true;
+    s_mark_suspect(self, s->path[a->hop].node_id);
+    s_mark_suspect(self, a->third.node_id);
+    return false;
+}
+
+//  A result of an audit step: the next chunk, or the verdict.
+static void
+s_audit_result(bly_router_core_t *self, s_session_t *s, uint32_t step, const float *logits,
+               size_t n, uint64_t now_ms)
+{
+    s_audit_t *a = &s->audit;
+    if (step != a->step)
+        return;    //  Stale or duplicate.
+    if (a->pos + a->step_n < a->target) {
+        a->pos += a->step_n;
+        s_audit_send(self, s, now_ms);
+        return;
+    }
+    if (!logits || n != self->config.n_vocab) {
+        s_audit_inconclusive(self, s, "a result without logits", now_ms);
+        return;
+    }
+    bool again = false;
+    bool held_ok = s_audit_judge(self, s, logits, &again, now_ms);
+    if (again) {
+        //  Close this replay's session and run the next one.
+        memcpy(a->old, a->path, a->hop_count * sizeof(*a->path));
+        for (size_t h = 0; h < a->hop_count; h++) {
+            bly_router_fx_t *fx = s_fx(self, BLY_ROUTER_FX_CLOSE);
+            fx->session = a->id;
+            fx->hop = &a->old[h];
+        }
+        s_audit_launch(self, s, now_ms);
+        return;
+    }
+    if (held_ok && a->phase == A_ALL) {
+        s_audit_park(self, s, now_ms);
+        return;
+    }
+    if (held_ok) {
+        s_audit_resume(self, s, now_ms);
+        return;
+    }
+    //  The primary's hop is a suspect: a new path without it, re-prefilled.
+    s_audit_stop(self, s);
+    s->state = S_RUNNING;
+    s_restart_path(self, s, now_ms);
 }
 
 //  ---- Failover -------------------------------------------------------------
@@ -625,13 +1129,30 @@ s_probe(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
     }
 }
 
+//  A node failed a step: prefer others for fail_ms.
+static void
+s_mark_failed(bly_router_core_t *self, const uint8_t *node_id, uint64_t now_ms)
+{
+    self->stats.fails++;
+    s_avoid(self, node_id, now_ms);
+}
+
 void
 bly_router_core_fail(bly_router_core_t *self, uint64_t session, uint32_t epoch, uint32_t step,
-                     int code, uint64_t now_ms)
+                     int code, const uint8_t *node_id, uint64_t now_ms)
 {
     bly_assert(self);
     s_begin(self);
-    s_session_t *s = s_by_id(self, session);
+    s_session_t *s = s_by_audit(self, session);
+    if (s) {
+        if (epoch == 1 && step == s->audit.step) {
+            if (code != BLY_ROUTER_ERR_BUSY)
+                s_mark_failed(self, node_id, now_ms);
+            s_audit_inconclusive(self, s, "a hop failed the audit step", now_ms);
+        }
+        return;
+    }
+    s = s_by_id(self, session);
     if (!s || s->state != S_RUNNING || s->epoch != epoch || s->step != step)
         return;
     if (code == BLY_ROUTER_ERR_BUSY) {
@@ -644,6 +1165,7 @@ bly_router_core_fail(bly_router_core_t *self, uint64_t session, uint32_t epoch, 
     }
     bly_log_info("router: session %llu step %u failed at a hop (code %d); probing the path",
                  (unsigned long long) session, step, code);
+    s_mark_failed(self, node_id, now_ms);
     s_probe(self, s, now_ms);
 }
 
@@ -673,6 +1195,13 @@ s_replan(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
             if (memcmp(self->nodes[i].node.node_id, s->path[h].node_id, 32) == 0)
                 self->nodes[i].dead_until_ms = now_ms + self->config.dead_ms;
     }
+    s_restart_path(self, s, now_ms);
+}
+
+//  A new path and a re-prefill from position 0 (a failover).
+static void
+s_restart_path(bly_router_core_t *self, s_session_t *s, uint64_t now_ms)
+{
     if (s->failovers >= self->config.failovers_max) {
         s_finish(self, s, BLY_ROUTER_ERR_FAILED, "the path failed too often", now_ms);
         return;
@@ -714,6 +1243,8 @@ bly_router_core_tick(bly_router_core_t *self, uint64_t now_ms)
             s_replan(self, s, now_ms);
         } else if (s->state == S_BACKOFF && now_ms >= s->timer_ms) {
             s_launch(self, s, now_ms);
+        } else if (s->state == S_AUDITING && now_ms >= s->timer_ms) {
+            s_audit_inconclusive(self, s, "the audit step stalled", now_ms);
         }
     }
 }
@@ -728,6 +1259,10 @@ bly_router_core_path(const bly_router_core_t *self, uint64_t session, size_t *ho
         if (s->state == S_RUNNING && s->id == session) {
             *hop_count = s->hop_count;
             return s->path;
+        }
+        if (s->state == S_AUDITING && s->audit.id == session) {
+            *hop_count = s->audit.hop_count;
+            return s->audit.path;
         }
     }
     *hop_count = 0;
@@ -749,6 +1284,14 @@ bly_router_core_next_ms(const bly_router_core_t *self)
             next = s->timer_ms;
     }
     return next;
+}
+
+void
+bly_router_core_stats(const bly_router_core_t *self, bly_router_stats_t *stats)
+{
+    bly_assert(self);
+    bly_assert(stats);
+    *stats = self->stats;
 }
 
 size_t

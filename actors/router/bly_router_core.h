@@ -21,6 +21,27 @@
     answers busy (no free KV slot) is not a failure: the session releases
     its path and starts over after a pause, until its deadline.
 
+    Health: a node that failed a step (a fail reply naming it) is avoided
+    for fail_ms while another node covers its stages; one that missed a
+    probe is not used for dead_ms; a suspect is never used again.
+
+    Audits (audit_milli of the steps that end in logits, chosen by a hash of
+    audit_seed, the session and its length): before sampling, the core holds
+    the logits and replays the session's history through an audit path,
+    the same path with every hop that another node can serve handed to that
+    node; the replay's last logits must agree with the held ones within
+    audit_tol x max(1, max |logit|). Agree: sample the held logits (the
+    replay session stays open, so the next audit feeds only new tokens).
+    Disagree: replays with one hop at a time given back to the primary's
+    node find the disputed hop; a third node on it decides by majority; the
+    node in the minority becomes a suspect (with no third node, both do).
+    When the primary's node is a suspect, the session re-plans without it
+    and re-prefills (like a failover, the sampler untouched), so the output
+    is what an honest path gives. When no replay reproduces the held logits,
+    nobody is accused and the session re-plans around its nodes. An audit
+    that fails or stalls is inconclusive: the held logits are sampled.
+    docs/INFERENCE.md, "Audits", has the reasoning and the limits.
+
     Effects (and every pointer in them) are valid until the next call into
     the core. Finished sessions are reclaimed at the start of the next call.
     ========================================================================= */
@@ -81,7 +102,22 @@ typedef struct {
     uint32_t busy_ms;           //  A shard answered busy: start over after 1-4 x this.
     uint64_t session_base;      //  First session id (the shell uses the clock, so ids
                                 //  stay unique across router restarts).
+    uint32_t fail_ms;           //  A node that failed a step is avoided this long.
+    uint32_t audit_milli;       //  Logits steps audited, per mille (0: no audits).
+    uint64_t audit_seed;        //  Which steps and hops are audited.
+    float audit_tol;            //  Relative tolerance of an audit's comparison.
 } bly_router_config_t;
+
+//  Counters since the core started.
+typedef struct {
+    uint64_t fails;             //  Fail replies for steps (busy excluded).
+    uint64_t audits;            //  Audits started.
+    uint64_t audits_passed;     //  The auditor agreed.
+    uint64_t audits_mismatched; //  The auditor disagreed.
+    uint64_t audits_inconclusive; //  An audit step failed or stalled.
+    uint64_t audits_skipped;    //  Due, but no other node or no free audit slot.
+    uint64_t suspects;          //  Nodes marked suspect.
+} bly_router_stats_t;
 
 //  Fill a config with the defaults (n_stages, n_vocab and eos ids stay 0).
 void bly_router_config_default(bly_router_config_t *config);
@@ -118,6 +154,9 @@ typedef struct {
     const int32_t *tokens;              //  FORWARD: n_tokens ids.
     uint32_t n_tokens;
     bool logits;                        //  FORWARD: the last hop returns logits.
+    bool audit;                         //  FORWARD: a replay of an audit (for logs
+                                        //  and simulations; on the wire it looks
+                                        //  like any session).
     const bly_router_hop_t *hops;       //  FORWARD: the path.
     size_t hop_count;
     const bly_router_hop_t *hop;        //  PING, CLOSE: the target.
@@ -165,16 +204,18 @@ void bly_router_core_client_gone(bly_router_core_t *self, uint64_t client, uint6
 void bly_router_core_result(bly_router_core_t *self, uint64_t session, uint32_t epoch,
                             uint32_t step, const float *logits, size_t n, uint64_t now_ms);
 
-//  A fail from a hop. Stale ones are ignored.
+//  A fail from a hop (`node_id`, the sender, or NULL when unknown). Stale
+//  ones are ignored; a non-busy fail makes the node avoided for fail_ms.
 void bly_router_core_fail(bly_router_core_t *self, uint64_t session, uint32_t epoch,
-                          uint32_t step, int code, uint64_t now_ms);
+                          uint32_t step, int code, const uint8_t *node_id, uint64_t now_ms);
 
 //  A pong.
 void bly_router_core_pong(bly_router_core_t *self, uint64_t nonce, uint64_t now_ms);
 
-//  The current path of a running session (borrowed until the next call),
-//  or NULL: the shell checks that results come from the last hop and
-//  fails from a hop of the path.
+//  The current path of a running session or of a running audit (session
+//  ids of audits are distinct), borrowed until the next call, or NULL: the
+//  shell checks that results come from the last hop and fails from a hop
+//  of the path.
 const bly_router_hop_t *bly_router_core_path(const bly_router_core_t *self, uint64_t session,
                                              size_t *hop_count);
 
@@ -190,6 +231,10 @@ const bly_router_fx_t *bly_router_core_fx_at(const bly_router_core_t *self, size
 
 //  True when the client has a request running or queued.
 bool bly_router_core_client_active(const bly_router_core_t *self, uint64_t client);
+
+//  Counters, and whether an audit marked the node as suspect.
+void bly_router_core_stats(const bly_router_core_t *self, bly_router_stats_t *stats);
+bool bly_router_core_suspect(const bly_router_core_t *self, const uint8_t *node_id);
 
 //  Sessions holding a slot (running or finishing) and requests queued.
 size_t bly_router_core_sessions(const bly_router_core_t *self);

@@ -7,6 +7,7 @@
 #include "bly_inference_msg.h"
 #include "bly_limits.h"
 #include "bly_links.h"
+#include "bly_node_status.h"
 #include "bly_shard_core.h"
 #include "bly_sock.h"
 
@@ -35,7 +36,14 @@ typedef struct {
     uint64_t steps, refused;
     bly_ratelimit_t ratelimit;
     uint64_t expire_ms;
+    //  Measurement (see s_measure, s_note_step, s_publish).
+    double token_us;                //  Moving average of a one-token step, us.
+    uint64_t busy_us;               //  Compute time since the last publish.
+    uint64_t publish_us;            //  When the figures were last published.
+    bool lie;                       //  TESTS ONLY: fault_lie (perturb every output).
 } s_shard_t;
+
+static void s_measure(s_shard_t *self);
 
 //  ---- Tensor hashes --------------------------------------------------------
 
@@ -133,6 +141,8 @@ s_shard_destroy(s_shard_t **self_p)
     s_shard_t *self = *self_p;
     if (!self)
         return;
+    if (self->identity)
+        bly_node_status_clear(bly_identity_public_key(self->identity));
     bly_links_destroy(&self->links);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->server);
@@ -264,9 +274,90 @@ s_shard_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t err_s
     self->poller = zpoller_new(pipe, self->server, NULL);
     bly_assert(self->poller);
     self->links = bly_links_new(self->identity, BLY_SHARD_LINKS_MAX, NULL);
+    self->lie = bly_manifest_get_bool(args->manifest, args->section, "fault_lie", false);
+    if (self->lie)
+        bly_log_warn("shard: fault_lie is set: every output is perturbed (a test of audits)");
+    s_measure(self);
     bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions", self->stage_first,
                    self->stage_last, self->hp->n_layer + 2, endpoint, self->sessions);
     return self;
+}
+
+//  ---- Speed, load and the fault-injection knob ------------------------------
+
+#define S_MEASURE_TOKENS 4      //  One-token steps timed at start.
+#define S_AVERAGE_WEIGHT 8      //  A new step moves the average by 1/8.
+#define S_PUBLISH_US 1000000    //  Figures reach the member actor this often.
+
+//  tokens/s x 1000 from microseconds per token.
+static uint32_t
+s_speed_milli(double token_us)
+{
+    double milli = token_us > 0 ? 1e9 / token_us : 0;
+    return milli > 4e9 ? 4000000000u : milli < 1 ? 1 : (uint32_t) milli;
+}
+
+//  Share speed and load with the member actor. Load: the larger of the
+//  session slots held and the fraction of time spent computing since the
+//  last publish.
+static void
+s_publish(s_shard_t *self, uint64_t now_us)
+{
+    uint64_t span = now_us > self->publish_us ? now_us - self->publish_us : 1;
+    uint64_t busy = self->busy_us * 1000 / span;
+    uint64_t held = self->sessions ? bly_shard_core_sessions(self->core) * 1000 / self->sessions
+                                   : 0;
+    uint64_t load = busy > held ? busy : held;
+    bly_node_status_set(bly_identity_public_key(self->identity), s_speed_milli(self->token_us),
+                        (uint32_t) (load > 1000 ? 1000 : load));
+    self->busy_us = 0;
+    self->publish_us = now_us;
+}
+
+//  Time S_MEASURE_TOKENS one-token steps through the served stages (slot
+//  0's cache, positions 0..; a session's first step starts at 0 again).
+static void
+s_measure(s_shard_t *self)
+{
+    int64_t start = zclock_usecs();
+    for (uint32_t pos = 0; pos < S_MEASURE_TOKENS; pos++) {
+        int32_t id = (int32_t) pos;
+        if (self->stage_first == 0 && bly_model_embed(self->model, &id, 1, self->acts) != 0)
+            break;
+        if (s_has_layers(self)
+            && bly_model_run_layers(self->ctx[0], s_layer_first(self), s_layer_end(self),
+                                    self->acts, 1, pos)
+                   != 0)
+            break;
+        if (self->head_ctx && bly_model_head(self->head_ctx, self->acts, self->logits) != 0)
+            break;
+    }
+    double us = (double) (zclock_usecs() - start) / S_MEASURE_TOKENS;
+    self->token_us = us > 1 ? us : 1;
+    self->publish_us = (uint64_t) zclock_usecs();
+    s_publish(self, self->publish_us);
+    bly_log_notice("shard: measured %.1f tokens/s over stages %u-%u", 1e6 / self->token_us,
+                   self->stage_first, self->stage_last);
+}
+
+//  A step's compute time: load, and the moving average of one-token steps.
+static void
+s_note_step(s_shard_t *self, uint32_t n_tokens, uint64_t us)
+{
+    self->busy_us += us;
+    if (n_tokens == 1)
+        self->token_us += ((double) us - self->token_us) / S_AVERAGE_WEIGHT;
+}
+
+//  TESTS ONLY (manifest fault_lie): a lying shard. Its activations (or
+//  logits) are shifted by 1, the kind of wrong answer audits must catch.
+static void
+s_lie(s_shard_t *self, uint32_t n_tokens, bool logits)
+{
+    size_t count = logits ? self->hp->n_vocab : (size_t) n_tokens * self->hp->n_embd;
+    float *out = logits ? self->logits : self->acts;
+    for (size_t i = 0; i < count; i++)
+        out[i] += 1.0f;
 }
 
 //  ---- Messages -------------------------------------------------------------
@@ -443,12 +534,16 @@ s_forward(s_shard_t *self, bly_inference_msg_t *fwd)
         return;
     }
     const char *why = NULL;
+    int64_t start_us = zclock_usecs();
     if (s_compute(self, fwd, hop, slot, &why) != 0) {
         bly_shard_core_drop(self->core, slot);
         s_refuse(self, why);
         s_send_fail(self, fwd, BLY_INFERENCE_ERROR_SHAPE, why);
         return;
     }
+    s_note_step(self, st.n_tokens, (uint64_t) (zclock_usecs() - start_us));
+    if (self->lie)
+        s_lie(self, st.n_tokens, hop->stage_last == self->hp->n_layer + 1);
     bly_shard_core_ran(self->core, slot, st.n_tokens);
     self->steps++;
     s_pass_on(self, fwd, hop);
@@ -546,6 +641,8 @@ bly_shard_actor(zsock_t *pipe, void *args)
             (void) bly_shard_core_expire(self->core, now);
             self->expire_ms = now + 1000;
         }
+        if ((uint64_t) zclock_usecs() >= self->publish_us + S_PUBLISH_US)
+            s_publish(self, (uint64_t) zclock_usecs());
     }
     s_shard_destroy(&self);
 }

@@ -6,7 +6,13 @@
     (GGUF path), stages (FIRST-LAST: 0 embedding, 1..L layers, L+1 head),
     backend (cpu), sessions, kv_budget_mb, n_ctx, threads, idle_ms, hashes
     (a file of "TENSOR_NAME BLAKE2B_HEX" lines; every tensor of the served
-    stages must be listed and match, or the shard refuses to start).
+    stages must be listed and match, or the shard refuses to start),
+    fault_lie (TESTS ONLY, fault injection: shift every output by 1).
+
+    Speed and load: at start the shard times a few one-token steps through
+    its stages, then keeps a moving average of its one-token steps; load is
+    the larger of the session slots held and the busy fraction. Each second
+    it publishes both through bly_node_status for the member actor.
 
     The node section's model/stages/endpoints keys are what the member
     actor registers with the bootstrap (testnet init writes both).

@@ -86,6 +86,8 @@ static const bly_manifest_key_t s_shard_keys[] = {
      "a session idle this long may be dropped (default 600000)"},
     {"hashes", BLY_MANIFEST_PATH, false, 0, 0, NULL,
      "expected tensor hashes (blyan model hashes); refuse to serve on a mismatch"},
+    {"fault_lie", BLY_MANIFEST_BOOL, false, 0, 0, NULL,
+     "TESTS ONLY (fault injection): perturb every output, to test lying-shard detection"},
 };
 
 static const bly_manifest_key_t s_router_keys[] = {
@@ -107,6 +109,14 @@ static const bly_manifest_key_t s_router_keys[] = {
      "wait for pongs after a failure (default 300)"},
     {"peers_ms", BLY_MANIFEST_INT, false, 50, 60000, NULL,
      "how often the shard list is fetched (default 500)"},
+    {"fail_ms", BLY_MANIFEST_INT, false, 0, 86400000, NULL,
+     "a shard that failed a step is avoided this long while others serve (default 30000)"},
+    {"audit_milli", BLY_MANIFEST_INT, false, 0, 1000, NULL,
+     "logits steps audited on a second shard, per mille (default 0: none)"},
+    {"audit_seed", BLY_MANIFEST_INT, false, 0, INT64_MAX, NULL,
+     "which steps and hops are audited (default 1)"},
+    {"audit_tol_ppm", BLY_MANIFEST_INT, false, 0, 999999, NULL,
+     "audit tolerance, millionths of the largest logit magnitude (default 1000)"},
 };
 
 //  docs/CONSENSUS.md; actors/consensus/bly_consensus_actor.h.

@@ -11,6 +11,7 @@
 #include "bly_manifest.h"
 #include "bly_member_actor.h"
 #include "bly_node.h"
+#include "bly_node_status.h"
 #include "bly_sock.h"
 #include "bly_zap.h"
 
@@ -343,6 +344,86 @@ START_TEST(test_member_joins_and_leaves)
 }
 END_TEST
 
+//  The peer entry of the bootstrap's only peer, read into *out.
+static void
+s_only_peer(zsock_t *sock, bly_bootstrap_peer_t *out)
+{
+    bly_bootstrap_msg_t *request = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_PEERS_REQUEST);
+    bly_bootstrap_msg_t *reply = s_exchange(sock, request);
+    ck_assert_uint_eq(bly_bootstrap_msg_peers_count(reply), 1);
+    *out = *bly_bootstrap_msg_peers_at(reply, 0);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&request);
+}
+
+//  What a shard of the node publishes reaches the registry: its measured
+//  speed (not the manifest's) in the register, its load in heartbeats, and
+//  a speed that moved by more than a quarter through a new register.
+START_TEST(test_member_announces_status)
+{
+    s_fixture_t f;
+    s_start(&f);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "node\n    name = member2\n    key_file = k\n    bootstrap = %s\n"
+             "    bootstrap_key = %s\n    endpoints = tcp://127.0.0.1:7102\n"
+             "    stages = 0-3\n    model = m\n    speed_milli = 777\n",
+             f.endpoint, bly_identity_id_hex(f.identity));
+    bly_manifest_t *m = s_manifest(text);
+    bly_identity_t *node = bly_identity_new_random();
+    const uint8_t *id = bly_identity_public_key(node);
+    bly_node_status_set(id, 5000, 300);
+    bly_actor_args_t args = {"member", m, BLY_MANIFEST_NODE, node, NULL};
+    char err[512];
+    zactor_t *member = bly_actor_start(bly_member_actor, &args, err, sizeof(err));
+    ck_assert_msg(member, "%s", err);
+    zsock_t *sock = NULL;
+    bly_bootstrap_peer_t peer = {0};
+    uint64_t stats[4] = {0};
+    for (int i = 0; i < 250 && stats[0] < 1; i++) {
+        zclock_sleep(20);
+        s_stats(&f, stats);
+    }
+    sock = s_client(&f, node);
+    for (int i = 0; i < 100 && peer.load_milli != 300; i++) {
+        zclock_sleep(20);
+        s_only_peer(sock, &peer);
+    }
+    ck_assert_uint_eq(peer.speed_milli, 5000);
+    ck_assert_uint_eq(peer.load_milli, 300);
+    //  Four times faster, lightly loaded: a new register, then heartbeats.
+    bly_node_status_set(id, 20000, 10);
+    for (int i = 0; i < 100 && (peer.speed_milli != 20000 || peer.load_milli != 10); i++) {
+        zclock_sleep(20);
+        s_only_peer(sock, &peer);
+    }
+    ck_assert_uint_eq(peer.speed_milli, 20000);
+    ck_assert_uint_eq(peer.load_milli, 10);
+    //  A move of 5 %: heartbeats only (the new load arrives, no register).
+    uint64_t registered = 0, registrations = 0, refused = 0, after = 0;
+    zstr_send(member, "STATS");
+    ck_assert_int_eq(zsock_recv(member, "888", &registered, &registrations, &refused), 0);
+    bly_node_status_set(id, 21000, 20);
+    for (int i = 0; i < 100 && peer.load_milli != 20; i++) {
+        zclock_sleep(20);
+        s_only_peer(sock, &peer);
+    }
+    ck_assert_uint_eq(peer.load_milli, 20);
+    ck_assert_uint_eq(peer.speed_milli, 20000);
+    zstr_send(member, "STATS");
+    ck_assert_int_eq(zsock_recv(member, "888", &registered, &after, &refused), 0);
+    ck_assert_uint_eq(after, registrations);
+    zactor_destroy(&member);
+    bly_node_status_clear(id);
+    uint32_t speed, load;
+    ck_assert(!bly_node_status_get(id, &speed, &load));
+    zsock_destroy(&sock);
+    bly_identity_destroy(&node);
+    bly_manifest_destroy(&m);
+    s_stop(&f);
+}
+END_TEST
+
 START_TEST(test_start_failure_reported)
 {
     s_fixture_t f;
@@ -368,6 +449,7 @@ main(void)
     tcase_add_test(tc, test_hostile_frames);
     tcase_add_test(tc, test_oversize_frame);
     tcase_add_test(tc, test_member_joins_and_leaves);
+    tcase_add_test(tc, test_member_announces_status);
     tcase_add_test(tc, test_start_failure_reported);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);

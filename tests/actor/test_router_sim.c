@@ -22,7 +22,8 @@
 
 #define S_STAGES 5          //  Embedding, 3 layers, head.
 #define S_VOCAB 64
-#define S_NODES 5
+#define S_NODES 6           //  The sixth (a third copy of stages 0-1) joins audit tests.
+#define S_LIVE 5
 #define S_EVENTS 1024
 #define S_CTX 256
 #define S_REQUESTS 6
@@ -76,12 +77,16 @@ typedef struct {
     size_t hop_count, hop_index;
     float logits[S_VOCAB];
     int code;
+    uint8_t from[32];               //  Fail: the shard that sent it.
+    bool audit;                     //  Forward: an audit replay.
 } s_event_t;
 
 typedef struct {
     bly_shard_core_t *core;
     uint64_t kv[BLY_SHARD_SESSIONS_MAX][S_STAGES];
     bool down;                      //  Crashed: drops everything.
+    bool lie;                       //  Perturbs every output (a lying shard).
+    bool lie_live;                  //  Perturbs outputs of sessions, not of audit replays.
     uint64_t stall_until;           //  Stalled: handles nothing before then.
     uint32_t first, last;
 } s_node_t;
@@ -155,6 +160,7 @@ s_apply_fx(s_sim_t *sim)
             e->node = s_node_of(&fx->hops[0]);
             e->session = fx->session, e->epoch = fx->epoch, e->step = fx->step;
             e->pos = fx->pos, e->n = fx->n_tokens, e->want_logits = fx->logits;
+            e->audit = fx->audit;
             memcpy(e->tokens, fx->tokens, fx->n_tokens * sizeof(int32_t));
             memcpy(e->hops, fx->hops, fx->hop_count * sizeof(*fx->hops));
             e->hop_count = fx->hop_count, e->hop_index = 0;
@@ -202,6 +208,7 @@ s_shard_forward(s_sim_t *sim, s_node_t *node, s_event_t *e)
         s_busy_answers += slot == BLY_SHARD_ERR_BUSY;
         s_event_t *f = s_post(sim, E_FAIL);
         f->session = e->session, f->epoch = e->epoch, f->step = e->step, f->code = -slot;
+        f->from[0] = (uint8_t) (node - sim->nodes);
         return;
     }
     if (reset)
@@ -211,6 +218,7 @@ s_shard_forward(s_sim_t *sim, s_node_t *node, s_event_t *e)
             e->acts[t] = (uint64_t) e->tokens[t] + 1;
         for (uint32_t stage = hop->stage_first; stage <= hop->stage_last; stage++)
             e->acts[t] = s_stage(&node->kv[slot][stage], stage, e->acts[t]);
+        e->acts[t] ^= node->lie || (node->lie_live && !e->audit);
     }
     bly_shard_core_ran(node->core, slot, e->n);
     s_event_t *next = NULL;
@@ -238,7 +246,8 @@ s_deliver(s_sim_t *sim, s_event_t *e)
                                e->want_logits ? e->logits : NULL, e->want_logits ? S_VOCAB : 0,
                                sim->now);
     } else if (e->kind == E_FAIL) {
-        bly_router_core_fail(sim->router, e->session, e->epoch, e->step, e->code, sim->now);
+        bly_router_core_fail(sim->router, e->session, e->epoch, e->step, e->code, e->from,
+                             sim->now);
     } else if (e->kind == E_PONG) {
         bly_router_core_pong(sim->router, e->nonce, sim->now);
     } else {
@@ -280,7 +289,10 @@ s_next(s_sim_t *sim)
 
 //  ---- Setup and reference --------------------------------------------------
 
-static const uint32_t s_ranges[S_NODES][2] = {{0, 1}, {2, 3}, {4, 4}, {0, 1}, {2, 4}};
+static const uint32_t s_ranges[S_NODES][2] = {{0, 1}, {2, 3}, {4, 4}, {0, 1}, {2, 4}, {0, 1}};
+
+//  Audits per mille in new simulations (the audit tests raise it).
+static uint32_t s_audit_milli = 0;
 
 //  Session slots of each simulated shard (test_shard_busy lowers it), and
 //  how many busy answers the shards gave.
@@ -301,7 +313,8 @@ s_sim_init(s_sim_t *sim, uint64_t seed, size_t live_nodes)
     c.n_stages = S_STAGES, c.n_vocab = S_VOCAB, c.n_ctx = S_CTX;
     c.chunk_max = 3 + (uint32_t) (seed % 5);   //  Prompts span several chunks.
     c.sessions_max = 4, c.queue_max = 2, c.step_ms = 200, c.step_token_ms = 1;
-    c.probe_ms = 50, c.dead_ms = 400, c.failovers_max = 16;
+    c.probe_ms = 50, c.dead_ms = 400, c.failovers_max = 16, c.fail_ms = 400;
+    c.audit_milli = s_audit_milli, c.audit_seed = seed;
     sim->router = bly_router_core_new(&c);
     ck_assert_ptr_nonnull(sim->router);
     bly_router_node_t nodes[S_NODES];
@@ -484,12 +497,12 @@ static void
 s_one_seed(uint64_t seed)
 {
     s_sim_t sim;
-    s_sim_init(&sim, seed, S_NODES);
+    s_sim_init(&sim, seed, S_LIVE);
     size_t max_tokens = 4 + seed % 9;
     for (int r = 0; r < S_REQUESTS; r++)
         s_submit(&sim, r, max_tokens);
     s_fault_t fault = (s_fault_t) (seed % 4);
-    s_run(&sim, fault, (size_t) (s_mix(seed, 7) % 300), (int) (s_mix(seed, 9) % S_NODES));
+    s_run(&sim, fault, (size_t) (s_mix(seed, 7) % 300), (int) (s_mix(seed, 9) % S_LIVE));
     s_check_outputs(&sim, max_tokens);
     s_sim_free(&sim);
 }
@@ -508,10 +521,10 @@ END_TEST
 START_TEST(test_crash_every_step)
 {
     size_t stride = getenv("BLY_VALGRIND") ? 29 : 3;
-    for (int node = 0; node < S_NODES; node++)
+    for (int node = 0; node < S_LIVE; node++)
         for (size_t at = 0; at < 160; at += stride) {
             s_sim_t sim;
-            s_sim_init(&sim, 77, S_NODES);
+            s_sim_init(&sim, 77, S_LIVE);
             sim.p_dup = 0;
             for (int r = 0; r < S_REQUESTS; r++)
                 s_submit(&sim, r, 6);
@@ -529,12 +542,12 @@ START_TEST(test_shard_busy)
     s_shard_sessions = 2;
     for (uint64_t seed = 1; seed <= 200; seed++) {
         s_sim_t sim;
-        s_sim_init(&sim, seed, S_NODES);
+        s_sim_init(&sim, seed, S_LIVE);
         size_t max_tokens = 3 + seed % 5;
         for (int r = 0; r < S_REQUESTS; r++)
             s_submit(&sim, r, max_tokens);
         s_run(&sim, seed % 3 ? F_NONE : F_CRASH, (size_t) (s_mix(seed, 7) % 200),
-              (int) (s_mix(seed, 9) % S_NODES));
+              (int) (s_mix(seed, 9) % S_LIVE));
         s_check_outputs(&sim, max_tokens);
         s_sim_free(&sim);
     }
@@ -559,7 +572,7 @@ END_TEST
 START_TEST(test_busy_and_limits)
 {
     s_sim_t sim;
-    s_sim_init(&sim, 9, S_NODES);
+    s_sim_init(&sim, 9, S_LIVE);
     for (int r = 0; r < S_REQUESTS; r++)
         s_submit(&sim, r, 4);
     ck_assert_uint_eq(bly_router_core_queued(sim.router), 2);
@@ -596,19 +609,280 @@ END_TEST
 START_TEST(test_deadline)
 {
     s_sim_t sim;
-    s_sim_init(&sim, 3, S_NODES);
+    s_sim_init(&sim, 3, S_LIVE);
     int32_t prompt[2] = {1, 2};
     bly_router_request_t req = {0, "d", prompt, 2, 100, {.temp = 0}, true, true, 30};
     bly_sampler_params_default(&req.sampling);
     bly_router_core_request(sim.router, &req, sim.now);
     s_apply_fx(&sim);
     //  Every node stalls: the deadline ends the request.
-    for (int i = 0; i < S_NODES; i++)
+    for (int i = 0; i < S_LIVE; i++)
         sim.nodes[i].stall_until = 100000;
     s_run(&sim, F_NONE, 0, 0);
     ck_assert_int_eq(sim.done[0], -BLY_ROUTER_ERR_DEADLINE);
     ck_assert_uint_eq(bly_router_core_sessions(sim.router), 0);
     s_sim_free(&sim);
+}
+END_TEST
+
+//  ---- Health and audits ---------------------------------------------------
+
+//  Seeds of an audit test: a tenth under valgrind (BLY_VALGRIND).
+static uint64_t
+s_audit_seeds(uint64_t n)
+{
+    return getenv("BLY_VALGRIND") ? n / 10 : n;
+}
+
+//  A core over stages 0-4 with the given nodes.
+static bly_router_core_t *
+s_core(const bly_router_node_t *nodes, size_t count)
+{
+    bly_router_config_t c;
+    bly_router_config_default(&c);
+    c.n_stages = S_STAGES, c.n_vocab = S_VOCAB, c.n_ctx = S_CTX;
+    c.probe_ms = 50, c.fail_ms = 1000;
+    bly_router_core_t *r = bly_router_core_new(&c);
+    ck_assert_ptr_nonnull(r);
+    bly_router_core_set_nodes(r, nodes, count, 0);
+    return r;
+}
+
+static void
+s_node(bly_router_node_t *n, uint8_t id, uint32_t first, uint32_t last, uint32_t speed,
+       uint32_t load)
+{
+    memset(n, 0, sizeof(*n));
+    n->node_id[0] = id;
+    snprintf(n->endpoint, sizeof(n->endpoint), "sim://%u", id);
+    n->stage_first = first, n->stage_last = last;
+    n->speed_milli = speed, n->load_milli = load;
+}
+
+//  Start request `id`; the first hop of its first forward (or -1).
+static const bly_router_fx_t *
+s_start(bly_router_core_t *r, const char *id, uint64_t now)
+{
+    int32_t prompt[2] = {1, 2};
+    bly_router_request_t req = {0, id, prompt, 2, 4, {.temp = 0}, true, true, 0};
+    bly_sampler_params_default(&req.sampling);
+    bly_router_core_request(r, &req, now);
+    for (size_t i = 0; i < bly_router_core_fx_count(r); i++)
+        if (bly_router_core_fx_at(r, i)->kind == BLY_ROUTER_FX_FORWARD)
+            return bly_router_core_fx_at(r, i);
+    return NULL;
+}
+
+//  Two shards serve stages 0-1: the faster one, then the less loaded one
+//  (fresh figures from the peer list) gets the session.
+START_TEST(test_prefers_fast_and_light)
+{
+    bly_router_node_t n[3];
+    s_node(&n[0], 0, 0, 1, 1000, 0);
+    s_node(&n[1], 1, 0, 1, 3000, 0);
+    s_node(&n[2], 2, 2, 4, 1000, 0);
+    bly_router_core_t *r = s_core(n, 3);
+    ck_assert_int_eq(s_start(r, "a", 0)->hops[0].node_id[0], 1);
+    bly_router_core_destroy(&r);
+    //  Same speed; node 1 reports 80 % load in its heartbeats, node 0 10 %.
+    n[1].speed_milli = 1000, n[1].load_milli = 800, n[0].load_milli = 100;
+    r = s_core(n, 3);
+    ck_assert_int_eq(s_start(r, "a", 0)->hops[0].node_id[0], 0);
+    //  The next peer list says the opposite: the next session follows it
+    //  (the router's own session on node 0 counts too, so make it clear).
+    n[1].load_milli = 0, n[0].load_milli = 1000, n[1].speed_milli = 4000;
+    bly_router_core_set_nodes(r, n, 3, 1);
+    ck_assert_int_eq(s_start(r, "b", 1)->hops[0].node_id[0], 1);
+    bly_router_core_destroy(&r);
+}
+END_TEST
+
+//  A shard that failed a step is avoided for fail_ms while another serves
+//  its stages, though it is faster and answers pings.
+START_TEST(test_recent_fail_avoided)
+{
+    bly_router_node_t n[3];
+    s_node(&n[0], 0, 0, 1, 1000, 0);
+    s_node(&n[1], 1, 0, 1, 3000, 0);
+    s_node(&n[2], 2, 2, 4, 1000, 0);
+    bly_router_core_t *r = s_core(n, 3);
+    const bly_router_fx_t *fx = s_start(r, "a", 0);
+    ck_assert_int_eq(fx->hops[0].node_id[0], 1);
+    uint8_t failed[32] = {1};
+    bly_router_core_fail(r, fx->session, fx->epoch, fx->step, 7, failed, 10);
+    uint64_t nonces[2];
+    size_t pings = 0;
+    for (size_t i = 0; i < bly_router_core_fx_count(r); i++)
+        if (bly_router_core_fx_at(r, i)->kind == BLY_ROUTER_FX_PING && pings < 2)
+            nonces[pings++] = bly_router_core_fx_at(r, i)->nonce;
+    ck_assert_uint_eq(pings, 2);
+    for (size_t i = 0; i < pings; i++)
+        bly_router_core_pong(r, nonces[i], 20);
+    bly_router_core_tick(r, 60);
+    const bly_router_fx_t *again = NULL;
+    for (size_t i = 0; i < bly_router_core_fx_count(r); i++)
+        if (bly_router_core_fx_at(r, i)->kind == BLY_ROUTER_FX_FORWARD)
+            again = bly_router_core_fx_at(r, i);
+    ck_assert_ptr_nonnull(again);
+    ck_assert_int_eq(again->hops[0].node_id[0], 0);
+    bly_router_stats_t st;
+    bly_router_core_stats(r, &st);
+    ck_assert_uint_eq(st.fails, 1);
+    //  Still within fail_ms: a new session avoids node 1 too...
+    ck_assert_int_eq(s_start(r, "b", 500)->hops[0].node_id[0], 0);
+    //  ...after it, node 1 is preferred again.
+    ck_assert_int_eq(s_start(r, "c", 1100)->hops[0].node_id[0], 1);
+    bly_router_core_destroy(&r);
+    //  When every node of a stage failed recently, the best of them serves.
+    r = s_core(n, 3);
+    uint8_t zero[32] = {0};
+    fx = s_start(r, "a", 0);
+    bly_router_core_fail(r, fx->session, fx->epoch, fx->step, 7, zero, 1);
+    bly_router_core_fail(r, fx->session, fx->epoch, fx->step, 7, failed, 1);
+    ck_assert_int_eq(s_start(r, "b", 2)->hops[0].node_id[0], 1);
+    bly_router_core_destroy(&r);
+}
+END_TEST
+
+//  Shards 0, 3 and 5 serve stages 0-1 and one of them lies. Every logits
+//  step is audited, so every token equals the honest reference; the liar
+//  is caught by majority whenever it takes part, and no honest shard is
+//  ever suspected. The network delays, duplicates and reorders.
+START_TEST(test_audit_catches_liar)
+{
+    s_audit_milli = 1000;
+    s_shard_sessions = 16;
+    const int liars[3] = {0, 3, 5};
+    size_t caught = 0;
+    uint64_t seeds = s_audit_seeds(120);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        s_sim_t sim;
+        s_sim_init(&sim, seed, S_NODES);
+        int liar = liars[seed % 3];
+        sim.nodes[liar].lie = true;
+        size_t max_tokens = 3 + seed % 5;
+        for (int r = 0; r < S_REQUESTS; r++)
+            s_submit(&sim, r, max_tokens);
+        s_run(&sim, F_NONE, 0, 0);
+        s_check_outputs(&sim, max_tokens);
+        bly_router_stats_t st;
+        bly_router_core_stats(sim.router, &st);
+        ck_assert_uint_gt(st.audits, 0);
+        //  No faults: every replay (a warm one continuing where the last
+        //  stopped included) completes.
+        ck_assert_uint_eq(st.audits_inconclusive, 0);
+        for (int i = 0; i < S_NODES; i++) {
+            uint8_t id[32] = {(uint8_t) i};
+            if (i != liar)
+                ck_assert_msg(!bly_router_core_suspect(sim.router, id),
+                              "seed %llu: honest node %d suspected", (unsigned long long) seed, i);
+            else
+                caught += bly_router_core_suspect(sim.router, id);
+        }
+        ck_assert_uint_eq(st.suspects, st.audits_mismatched > 0 ? 1 : 0);
+        s_sim_free(&sim);
+    }
+    ck_assert_uint_gt(caught, seeds * 5 / 6);
+    s_audit_milli = 0;
+    s_shard_sessions = 8;
+}
+END_TEST
+
+//  Honest shards, audits on a fifth of the steps, crashes, stalls and
+//  restarts: audits change no output and accuse nobody.
+START_TEST(test_audit_honest)
+{
+    s_audit_milli = 200;
+    s_shard_sessions = 16;
+    uint64_t audits = 0;
+    uint64_t seeds = s_audit_seeds(150);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        s_sim_t sim;
+        s_sim_init(&sim, seed, S_NODES);
+        size_t max_tokens = 4 + seed % 9;
+        for (int r = 0; r < S_REQUESTS; r++)
+            s_submit(&sim, r, max_tokens);
+        s_run(&sim, (s_fault_t) (seed % 4), (size_t) (s_mix(seed, 7) % 300),
+              (int) (s_mix(seed, 9) % S_NODES));
+        s_check_outputs(&sim, max_tokens);
+        bly_router_stats_t st;
+        bly_router_core_stats(sim.router, &st);
+        ck_assert_uint_eq(st.suspects, 0);
+        ck_assert_uint_eq(st.audits_mismatched, 0);
+        audits += st.audits;
+        s_sim_free(&sim);
+    }
+    ck_assert_uint_gt(audits, seeds);
+    s_audit_milli = 0;
+    s_shard_sessions = 8;
+}
+END_TEST
+
+//  Only two shards serve stages 0-1 and one lies: no majority, both become
+//  suspects, and with no trusted shard left the client gets "no route".
+//  Without audits the same liar goes unnoticed and the output is wrong.
+START_TEST(test_audit_no_majority)
+{
+    s_audit_milli = 1000;
+    s_sim_t sim;
+    s_sim_init(&sim, 4, S_LIVE);
+    sim.nodes[3].lie = true;
+    s_submit(&sim, 0, 6);
+    s_run(&sim, F_NONE, 0, 0);
+    ck_assert_int_eq(sim.done[0], -BLY_ROUTER_ERR_NO_ROUTE);
+    bly_router_stats_t st;
+    bly_router_core_stats(sim.router, &st);
+    ck_assert_uint_eq(st.audits_mismatched, 1);
+    ck_assert_uint_eq(st.suspects, 2);
+    ck_assert_uint_eq(bly_router_core_sessions(sim.router), 0);
+    s_sim_free(&sim);
+    s_audit_milli = 0;
+    //  No audits: a lying primary shard changes the output unseen.
+    s_sim_init(&sim, 4, S_LIVE);
+    sim.nodes[0].lie = sim.nodes[3].lie = true;
+    s_submit(&sim, 0, 6);
+    s_run(&sim, F_NONE, 0, 0);
+    ck_assert_int_eq(sim.done[0], 1);
+    int32_t prompt[32], want[S_CTX];
+    size_t n;
+    s_prompt(sim.base, 0, prompt, &n);
+    bly_sampler_params_t p;
+    s_sampling(0, &p);
+    (void) s_reference(prompt, n, 6, &p, want);
+    ck_assert(memcmp(sim.got[0], want, 6 * sizeof(int32_t)) != 0);
+    s_sim_free(&sim);
+}
+END_TEST
+
+//  A liar that tells audit replays from sessions (the simulation lets it)
+//  and answers replays honestly: no replay reproduces its answers, so
+//  nobody is accused, and sessions start over around the path's nodes:
+//  every output still equals the reference.
+START_TEST(test_audit_replay_aware_liar)
+{
+    s_audit_milli = 1000;
+    s_shard_sessions = 16;
+    const int liars[3] = {0, 3, 5};
+    uint64_t inconclusive = 0;
+    uint64_t seeds = s_audit_seeds(60);
+    for (uint64_t seed = 1; seed <= seeds; seed++) {
+        s_sim_t sim;
+        s_sim_init(&sim, seed, S_NODES);
+        sim.nodes[liars[seed % 3]].lie_live = true;
+        size_t max_tokens = 3 + seed % 5;
+        for (int r = 0; r < S_REQUESTS; r++)
+            s_submit(&sim, r, max_tokens);
+        s_run(&sim, F_NONE, 0, 0);
+        s_check_outputs(&sim, max_tokens);
+        bly_router_stats_t st;
+        bly_router_core_stats(sim.router, &st);
+        ck_assert_uint_eq(st.suspects, 0);
+        inconclusive += st.audits_inconclusive;
+        s_sim_free(&sim);
+    }
+    ck_assert_uint_gt(inconclusive, seeds / 6);
+    s_audit_milli = 0;
+    s_shard_sessions = 8;
 }
 END_TEST
 
@@ -624,6 +898,12 @@ s_suite(void)
     tcase_add_test(tc, test_shard_busy);
     tcase_add_test(tc, test_crash_every_step);
     tcase_add_test(tc, test_seeds);
+    tcase_add_test(tc, test_prefers_fast_and_light);
+    tcase_add_test(tc, test_recent_fail_avoided);
+    tcase_add_test(tc, test_audit_no_majority);
+    tcase_add_test(tc, test_audit_catches_liar);
+    tcase_add_test(tc, test_audit_honest);
+    tcase_add_test(tc, test_audit_replay_aware_liar);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,6 +10,7 @@
 #include "bly_manifest.h"
 #include "bly_model.h"
 #include "bly_node.h"
+#include "bly_node_status.h"
 #include "shard/bly_shard_actor.h"
 #include "shard/bly_shard_core.h"
 
@@ -203,7 +204,14 @@ START_TEST(test_actor_refuses_mismatch)
     s_write_hashes(m, hashes, false, false);
     actor = bly_actor_start(bly_shard_actor, &args, err, sizeof(err));
     ck_assert_msg(actor != NULL, "%s", err);
+    //  It measured its stages at start and published the figures for the
+    //  member actor: some speed, no load yet; stopping withdraws them.
+    uint32_t speed = 0, load = 1;
+    ck_assert(bly_node_status_get(bly_identity_public_key(id), &speed, &load));
+    ck_assert_uint_gt(speed, 0);
+    ck_assert_uint_eq(load, 0);
     zactor_destroy(&actor);
+    ck_assert(!bly_node_status_get(bly_identity_public_key(id), &speed, &load));
     ck_assert_int_eq(unlink(hashes), 0);
     char ipc[128];
     snprintf(ipc, sizeof(ipc), "%s/shard.ipc", s_dir);
