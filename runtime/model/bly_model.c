@@ -539,6 +539,21 @@ s_matmul_group(bly_model_ctx_t *self, const s_weight_t *const *w, const size_t *
         bly_kern_matmul_multi(self->pool, &mats[i], 1, n_in, x, n_tokens, self->scratch);
 }
 
+//  A row of a batch that mixes sessions: its own context (KV cache) and position.
+typedef struct {
+    bly_model_ctx_t *ctx;
+    size_t pos;
+} s_seq_t;
+
+//  This layer's key and value cache of a context.
+static void
+s_layer_cache(bly_model_ctx_t *ctx, size_t layer, float **k_cache, float **v_cache)
+{
+    size_t offset = (layer - ctx->layer_first) * ctx->n_ctx * ctx->kv_dim;
+    *k_cache = ctx->k_cache + offset;
+    *v_cache = ctx->v_cache + offset;
+}
+
 //  Row-wise work of a layer, one token at a time: each row is computed whole
 //  by one thread, so the split over the pool does not change a bit.
 typedef enum {
@@ -557,6 +572,8 @@ typedef struct {
     size_t n_tokens;
     size_t pos;           //  Position of row 0.
     s_rows_kind_t kind;
+    const s_seq_t *seqs;  //  NULL, or row t's own session and position (S_ROWS_QK).
+    size_t layer;
 } s_rows_t;
 
 static void
@@ -594,7 +611,14 @@ s_rows_one(const s_rows_t *job, size_t t)
                         hp->rms_eps);
         break;
     case S_ROWS_QK:
-        s_qk_prepare_one(self, job->l, job->k_cache, job->v_cache, t, job->pos);
+        if (job->seqs) {
+            //  Row t of the shared buffers goes to its own session's cache at its position.
+            float *kc, *vc;
+            s_layer_cache(job->seqs[t].ctx, job->layer, &kc, &vc);
+            s_qk_prepare_one(self, job->l, kc, vc, t, job->seqs[t].pos - t);
+        } else {
+            s_qk_prepare_one(self, job->l, job->k_cache, job->v_cache, t, job->pos);
+        }
         break;
     case S_ROWS_FFN_NORM:
         bly_ref_rmsnorm(self->xn + t * n_embd, job->x + t * n_embd, job->l->ffn_norm, n_embd,
@@ -624,10 +648,12 @@ s_rows_worker(void *arg, size_t index, size_t n_threads)
 //  prefill these ran on one thread while the others waited), inline for one.
 static void
 s_rows(bly_model_ctx_t *self, s_rows_kind_t kind, const s_layer_t *l, const float *x,
-       float *k_cache, float *v_cache, size_t n_tokens, size_t pos)
+       float *k_cache, float *v_cache, size_t n_tokens, size_t pos, const s_seq_t *seqs,
+       size_t layer)
 {
     s_rows_t job = {.self = self, .l = l, .x = x, .k_cache = k_cache, .v_cache = v_cache,
-                    .n_tokens = n_tokens, .pos = pos, .kind = kind};
+                    .n_tokens = n_tokens, .pos = pos, .kind = kind, .seqs = seqs,
+                    .layer = layer};
     if (n_tokens < 2 || bly_pool_size(self->pool) < 2) {
         for (size_t t = 0; t < n_tokens; t++)
             s_rows_one(&job, t);
@@ -637,30 +663,46 @@ s_rows(bly_model_ctx_t *self, s_rows_kind_t kind, const s_layer_t *l, const floa
     bly_pool_run_dynamic(self->pool, s_rows_worker, &job);
 }
 
+//  One layer on n_tokens rows in the buffers of `self`. seqs NULL: the rows are positions
+//  pos.. of `self`'s session; else row t is one decode token of seqs[t] (its own cache and
+//  position). Products and row work do not depend on the other rows, so a row's result is
+//  the same bits whichever rows share its batch.
 static void
-s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t pos)
+s_layer(bly_model_ctx_t *self, size_t layer, float *x, size_t n_tokens, size_t pos,
+        const s_seq_t *seqs)
 {
     const bly_model_hparams_t *hp = &self->model->hp;
     const s_layer_t *l = &self->model->layers[layer];
-    size_t n_embd = hp->n_embd, cache_offset = (layer - self->layer_first) * self->n_ctx;
-    float *k_cache = self->k_cache + cache_offset * self->kv_dim;
-    float *v_cache = self->v_cache + cache_offset * self->kv_dim;
-    s_rows(self, S_ROWS_ATTN_NORM, l, x, NULL, NULL, n_tokens, pos);
+    size_t n_embd = hp->n_embd;
+    float *k_cache, *v_cache;
+    s_layer_cache(self, layer, &k_cache, &v_cache);
+    s_rows(self, S_ROWS_ATTN_NORM, l, x, NULL, NULL, n_tokens, pos, NULL, layer);
     const s_weight_t *qkv[3] = {&l->wq, &l->wk, &l->wv};
     const size_t qkv_out[3] = {self->q_dim, self->kv_dim, self->kv_dim};
     float *const qkv_y[3] = {self->q, self->k, self->v};
     s_matmul_group(self, qkv, qkv_out, qkv_y, 3, n_embd, self->xn, n_tokens);
-    s_rows(self, S_ROWS_QK, l, x, k_cache, v_cache, n_tokens, pos);
-    bly_kern_attention(self->pool, self->attn, self->q, k_cache, v_cache, hp->n_head,
-                       hp->n_kv_head, hp->head_dim, n_tokens, pos, self->scores, self->n_ctx);
+    s_rows(self, S_ROWS_QK, l, x, k_cache, v_cache, n_tokens, pos, seqs, layer);
+    if (!seqs) {
+        bly_kern_attention(self->pool, self->attn, self->q, k_cache, v_cache, hp->n_head,
+                           hp->n_kv_head, hp->head_dim, n_tokens, pos, self->scores,
+                           self->n_ctx);
+    } else {
+        for (size_t t = 0; t < n_tokens; t++) {
+            float *kc, *vc;
+            s_layer_cache(seqs[t].ctx, layer, &kc, &vc);
+            bly_kern_attention(self->pool, self->attn + t * self->q_dim,
+                               self->q + t * self->q_dim, kc, vc, hp->n_head, hp->n_kv_head,
+                               hp->head_dim, 1, seqs[t].pos, self->scores, self->n_ctx);
+        }
+    }
     s_matmul(self, &l->wo, self->q_dim, n_embd, self->attn, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);
-    s_rows(self, S_ROWS_FFN_NORM, l, x, NULL, NULL, n_tokens, pos);
+    s_rows(self, S_ROWS_FFN_NORM, l, x, NULL, NULL, n_tokens, pos, NULL, layer);
     const s_weight_t *ffn[2] = {&l->gate, &l->up};
     const size_t ffn_out[2] = {hp->n_ff, hp->n_ff};
     float *const ffn_y[2] = {self->gate, self->up};
     s_matmul_group(self, ffn, ffn_out, ffn_y, 2, n_embd, self->xn, n_tokens);
-    s_rows(self, S_ROWS_SWIGLU, l, x, NULL, NULL, n_tokens, pos);
+    s_rows(self, S_ROWS_SWIGLU, l, x, NULL, NULL, n_tokens, pos, NULL, layer);
     s_matmul(self, &l->down, hp->n_ff, n_embd, self->gate, n_tokens, self->tmp);
     bly_ref_add(x, self->tmp, n_tokens * n_embd);
 }
@@ -686,7 +728,52 @@ bly_model_run_layers(bly_model_ctx_t *self, size_t first, size_t end, float *x, 
         return -1;
     }
     for (size_t layer = first; layer < end; layer++)
-        s_layer(self, layer, x, n_tokens, pos);
+        s_layer(self, layer, x, n_tokens, pos, NULL);
+    return 0;
+}
+
+int
+bly_model_run_layers_multi(bly_model_ctx_t *const *ctxs, const size_t *pos, size_t n,
+                           size_t first, size_t end, float *x)
+{
+    bly_assert(ctxs);
+    bly_assert(pos);
+    bly_assert(x);
+    bly_model_ctx_t *self = ctxs[0];
+    if (n == 0 || n > self->n_batch || n > BLY_MODEL_BATCH_MAX) {
+        bly_log_error("model: %zu sessions in one batch is not in 1..%zu", n, self->n_batch);
+        return -1;
+    }
+    if (first < self->layer_first || end > self->layer_end || first >= end) {
+        bly_log_error("model: layers [%zu, %zu) are not served by this context ([%zu, %zu))",
+                      first, end, self->layer_first, self->layer_end);
+        return -1;
+    }
+    s_seq_t seqs[BLY_MODEL_BATCH_MAX];
+    for (size_t t = 0; t < n; t++) {
+        const bly_model_ctx_t *c = ctxs[t];
+        //  Attention runs on the first context's threads and score rows.
+        if (c->model != self->model || c->layer_first != self->layer_first
+            || c->layer_end != self->layer_end || c->n_ctx != self->n_ctx
+            || bly_pool_size(c->pool) != bly_pool_size(self->pool)) {
+            bly_log_error("model: session %zu of a batch has another model, range, context "
+                          "size or thread count", t);
+            return -1;
+        }
+        for (size_t u = 0; u < t; u++) {
+            if (ctxs[u] == c) {
+                bly_log_error("model: session %zu appears twice in one batch", t);
+                return -1;
+            }
+        }
+        if (pos[t] >= c->n_ctx) {
+            bly_log_error("model: position %zu exceeds the KV cache of %zu", pos[t], c->n_ctx);
+            return -1;
+        }
+        seqs[t] = (s_seq_t) {.ctx = ctxs[t], .pos = pos[t]};
+    }
+    for (size_t layer = first; layer < end; layer++)
+        s_layer(self, layer, x, n, 0, seqs);
     return 0;
 }
 

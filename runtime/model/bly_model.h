@@ -108,6 +108,16 @@ size_t bly_model_ctx_n_batch(const bly_model_ctx_t *self);
 BLY_MUST_USE int bly_model_run_layers(bly_model_ctx_t *self, size_t first, size_t end, float *x,
                                       size_t n_tokens, size_t pos);
 
+//  One decode token for each of n sessions in one pass (a shard batching the sessions
+//  that wait on it): row t of x (n x n_embd, updated in place) is the token of ctxs[t] at
+//  position pos[t]; its key and value go into ctxs[t]'s cache and it attends to ctxs[t]'s
+//  positions 0..pos[t]. The weights are read once for all rows, and every row's result is
+//  bit-identical to bly_model_run_layers on its own context. The buffers and threads of
+//  ctxs[0] are used, so every context must serve the same model, layers, n_ctx and thread
+//  count; n <= ctxs[0]'s n_batch; no context twice. Returns 0 or -1 (logged).
+BLY_MUST_USE int bly_model_run_layers_multi(bly_model_ctx_t *const *ctxs, const size_t *pos,
+                                            size_t n, size_t first, size_t end, float *x);
+
 //  Final RMSNorm and output projection of one activation row (n_embd,
 //  left unchanged) into logits (n_vocab floats). Returns 0.
 BLY_MUST_USE int bly_model_head(bly_model_ctx_t *self, const float *x, float *logits);

@@ -306,6 +306,79 @@ START_TEST(test_chunked_prefill)
 }
 END_TEST
 
+//  Decode tokens of three sessions in one batch (bly_model_run_layers_multi) equal each
+//  session decoded alone, bit for bit, over several steps at different depths; bad batches
+//  are refused without touching any cache.
+START_TEST(test_multi_session_batch)
+{
+    const char *names[] = {"qwen3-tiny-f32", "qwen3-tiny-q8"};
+    for (size_t m = 0; m < 2; m++) {
+        bly_model_t *model = s_load(names[m]);
+        const bly_model_hparams_t *hp = bly_model_hparams(model);
+        size_t e = hp->n_embd, L = hp->n_layer;
+        bly_model_ctx_t *multi[3], *alone[3];
+        size_t pos[3], plen[3] = {3, 11, 7};
+        for (size_t i = 0; i < 3; i++) {
+            multi[i] = bly_model_ctx_new(model, 0, L, 32, 8, 2, NULL, 0);
+            alone[i] = bly_model_ctx_new(model, 0, L, 32, 8, 2, NULL, 0);
+            ck_assert(multi[i] && alone[i]);
+            //  Different prompts (offsets into s_ids) and lengths.
+            ck_assert_int_eq(bly_model_eval(multi[i], s_ids + i, plen[i], 0, NULL), 0);
+            ck_assert_int_eq(bly_model_eval(alone[i], s_ids + i, plen[i], 0, NULL), 0);
+            pos[i] = plen[i];
+        }
+        float *x = malloc(3 * e * sizeof(float)), *y = malloc(e * sizeof(float));
+        ck_assert(x && y);
+        for (size_t step = 0; step < 4; step++) {
+            int32_t tok[3] = {(int32_t) (100 + step), (int32_t) (2000 + step), 151644};
+            ck_assert_int_eq(bly_model_embed(model, tok, 3, x), 0);
+            ck_assert_int_eq(bly_model_run_layers_multi(multi, pos, 3, 0, L, x), 0);
+            for (size_t i = 0; i < 3; i++) {
+                ck_assert_int_eq(bly_model_embed(model, &tok[i], 1, y), 0);
+                ck_assert_int_eq(bly_model_run_layers(alone[i], 0, L, y, 1, pos[i]), 0);
+                ck_assert_msg(memcmp(x + i * e, y, e * sizeof(float)) == 0,
+                              "%s step %zu session %zu differs", names[m], step, i);
+                pos[i]++;
+            }
+        }
+        //  A batch through two stage calls (a shard serving layers in two ranges) too.
+        int32_t tok[2] = {7, 8};
+        bly_model_ctx_t *two[2] = {multi[1], multi[0]};
+        size_t two_pos[2] = {pos[1], pos[0]};
+        ck_assert_int_eq(bly_model_embed(model, tok, 2, x), 0);
+        ck_assert_int_eq(bly_model_run_layers_multi(two, two_pos, 2, 0, 1, x), 0);
+        ck_assert_int_eq(bly_model_run_layers_multi(two, two_pos, 2, 1, L, x), 0);
+        ck_assert_int_eq(bly_model_embed(model, &tok[0], 1, y), 0);
+        ck_assert_int_eq(bly_model_run_layers(alone[1], 0, L, y, 1, pos[1]), 0);
+        ck_assert(memcmp(x, y, e * sizeof(float)) == 0);
+        //  Refusals: a session twice, more rows than n_batch, a position past the cache,
+        //  another context size, layers not served, zero rows.
+        bly_model_ctx_t *dup[2] = {multi[2], multi[2]};
+        size_t p2[9] = {pos[2], pos[2], 0, 0, 0, 0, 0, 0, 0};
+        ck_assert_int_eq(bly_model_run_layers_multi(dup, p2, 2, 0, L, x), -1);
+        bly_model_ctx_t *many[9];
+        for (size_t i = 0; i < 9; i++)
+            many[i] = multi[i % 3];
+        ck_assert_int_eq(bly_model_run_layers_multi(many, p2, 9, 0, L, x), -1);
+        size_t past[1] = {32};
+        ck_assert_int_eq(bly_model_run_layers_multi(multi, past, 1, 0, L, x), -1);
+        bly_model_ctx_t *other = bly_model_ctx_new(model, 0, L, 16, 8, 2, NULL, 0);
+        bly_model_ctx_t *mixed[2] = {multi[2], other};
+        ck_assert_int_eq(bly_model_run_layers_multi(mixed, p2, 2, 0, L, x), -1);
+        ck_assert_int_eq(bly_model_run_layers_multi(multi, pos, 1, 0, L + 1, x), -1);
+        ck_assert_int_eq(bly_model_run_layers_multi(multi, pos, 0, 0, L, x), -1);
+        bly_model_ctx_destroy(&other);
+        free(y);
+        free(x);
+        for (size_t i = 0; i < 3; i++) {
+            bly_model_ctx_destroy(&multi[i]);
+            bly_model_ctx_destroy(&alone[i]);
+        }
+        bly_model_destroy(&model);
+    }
+}
+END_TEST
+
 //  Bit-identical results whatever the thread count: each output row and
 //  each attention head is computed whole by one thread, so a validator
 //  re-running a hop on another machine size gets the same bytes.
@@ -440,6 +513,7 @@ main(void)
     tcase_add_test(tc, test_golden_portable);
     tcase_add_test(tc, test_stage_split);
     tcase_add_test(tc, test_chunked_prefill);
+    tcase_add_test(tc, test_multi_session_batch);
     tcase_add_test(tc, test_threads_deterministic);
     tcase_add_test(tc, test_context_limits);
     tcase_add_test(tc, test_load_errors);
