@@ -10,6 +10,7 @@
 
 #include "bly_cli.h"
 #include "bly_cli_backend.h"
+#include "bly_cli_bench_batch.h"
 #include "bly_kernels.h"
 #include "bly_limits.h"
 #include "bly_model.h"
@@ -251,12 +252,13 @@ int
 bly_cli_bench(int argc, char **argv)
 {
     static const char *const known[] = {"--model=", "--threads=", "--backend=",
-                                        "--prompt-tokens=", "--gen-tokens=", "--json", NULL};
+                                        "--prompt-tokens=", "--gen-tokens=", "--sessions=",
+                                        "--json", NULL};
     if (bly_cli_check_options(argc, argv, known) != 0)
         return 2;
     const char *model_path = bly_cli_opt(argc, argv, "--model");
     const char *backend = bly_cli_opt(argc, argv, "--backend");
-    long threads = 2, n_prompt = 128, n_gen = 32;
+    long threads = 2, n_prompt = 128, n_gen = 32, sessions = 0;
     if (!model_path || !bly_cli_backend_valid(backend)
         || (bly_cli_opt(argc, argv, "--threads")
             && bly_cli_parse_long(bly_cli_opt(argc, argv, "--threads"), 1, BLY_THREADS_MAX,
@@ -266,9 +268,13 @@ bly_cli_bench(int argc, char **argv)
                                   &n_prompt) != 0)
         || (bly_cli_opt(argc, argv, "--gen-tokens")
             && bly_cli_parse_long(bly_cli_opt(argc, argv, "--gen-tokens"), 1, 4096, &n_gen)
-                   != 0)) {
+                   != 0)
+        || (bly_cli_opt(argc, argv, "--sessions")
+            && (bly_cli_parse_long(bly_cli_opt(argc, argv, "--sessions"), 1, 64, &sessions)
+                    != 0
+                || (backend && strcmp(backend, "cpu") != 0)))) {
         fprintf(stderr, "usage: blyan bench --model M [--threads N] [--backend cpu|vulkan[:N]] "
-                        "[--prompt-tokens 128] [--gen-tokens 32] [--json]\n");
+                        "[--prompt-tokens 128] [--gen-tokens 32] [--sessions N (cpu, 1..64)] [--json]\n");
         return 2;
     }
     char error[256];
@@ -276,6 +282,12 @@ bly_cli_bench(int argc, char **argv)
     if (!model) {
         fprintf(stderr, "blyan bench: %s\n", error);
         return 1;
+    }
+    if (sessions > 0) {
+        int src = bly_cli_bench_sessions(model, (size_t) sessions, (size_t) threads,
+                                         (size_t) n_gen, bly_cli_flag(argc, argv, "--json"));
+        bly_model_destroy(&model);
+        return src;
     }
     const bly_model_hparams_t *hp = bly_model_hparams(model);
     size_t n_ctx = (size_t) (n_prompt + n_gen);

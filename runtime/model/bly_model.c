@@ -780,12 +780,24 @@ bly_model_run_layers_multi(bly_model_ctx_t *const *ctxs, const size_t *pos, size
 int
 bly_model_head(bly_model_ctx_t *self, const float *x, float *logits)
 {
+    return bly_model_head_rows(self, x, 1, logits);
+}
+
+int
+bly_model_head_rows(bly_model_ctx_t *self, const float *x, size_t n, float *logits)
+{
     bly_assert(self);
     bly_assert(x);
     bly_assert(logits);
     const bly_model_hparams_t *hp = &self->model->hp;
-    bly_ref_rmsnorm(self->xn, x, self->model->output_norm, hp->n_embd, hp->rms_eps);
-    s_matmul(self, &self->model->output, hp->n_embd, hp->n_vocab, self->xn, 1, logits);
+    if (n == 0 || n > self->n_batch) {
+        bly_log_error("model: %zu head rows is not in 1..%zu", n, self->n_batch);
+        return -1;
+    }
+    for (size_t t = 0; t < n; t++)
+        bly_ref_rmsnorm(self->xn + t * hp->n_embd, x + t * hp->n_embd, self->model->output_norm,
+                        hp->n_embd, hp->rms_eps);
+    s_matmul(self, &self->model->output, hp->n_embd, hp->n_vocab, self->xn, n, logits);
     return 0;
 }
 

@@ -122,6 +122,12 @@ BLY_MUST_USE int bly_model_run_layers_multi(bly_model_ctx_t *const *ctxs, const 
 //  left unchanged) into logits (n_vocab floats). Returns 0.
 BLY_MUST_USE int bly_model_head(bly_model_ctx_t *self, const float *x, float *logits);
 
+//  bly_model_head of n rows in one pass (the output matrix read once): logits is
+//  n x n_vocab, row t bit-identical to bly_model_head of row t. n <= n_batch. Returns 0 or
+//  -1 (logged).
+BLY_MUST_USE int bly_model_head_rows(bly_model_ctx_t *self, const float *x, size_t n,
+                                     float *logits);
+
 //  The whole model: embed `n` tokens at positions pos.., run every layer in
 //  batches of n_batch, and write the logits of the last token (when
 //  logits is not NULL). The context must serve all layers. Returns 0 or -1

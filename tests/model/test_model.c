@@ -341,6 +341,21 @@ START_TEST(test_multi_session_batch)
                 pos[i]++;
             }
         }
+        //  The head of several rows in one pass equals each row's head.
+        {
+            size_t v = hp->n_vocab;
+            float *many_l = malloc(3 * v * sizeof(float)), *one_l = malloc(v * sizeof(float));
+            ck_assert(many_l && one_l);
+            ck_assert_int_eq(bly_model_head_rows(multi[0], x, 3, many_l), 0);
+            for (size_t i = 0; i < 3; i++) {
+                ck_assert_int_eq(bly_model_head(multi[1], x + i * e, one_l), 0);
+                ck_assert(memcmp(many_l + i * v, one_l, v * sizeof(float)) == 0);
+            }
+            ck_assert_int_eq(bly_model_head_rows(multi[0], x, 9, many_l), -1);
+            ck_assert_int_eq(bly_model_head_rows(multi[0], x, 0, many_l), -1);
+            free(one_l);
+            free(many_l);
+        }
         //  A batch through two stage calls (a shard serving layers in two ranges) too.
         int32_t tok[2] = {7, 8};
         bly_model_ctx_t *two[2] = {multi[1], multi[0]};
