@@ -8,6 +8,7 @@
 #include "bly_limits.h"
 #include "bly_links.h"
 #include "bly_shard_core.h"
+#include "bly_shard_engine.h"
 #include "bly_sock.h"
 
 #include <sodium.h>
@@ -26,9 +27,8 @@ typedef struct {
     uint32_t stage_first, stage_last;   //  Served, inclusive.
     uint32_t n_batch;
     bly_shard_core_t *core;
-    bly_model_ctx_t **ctx;          //  One per session slot (NULL when no layers).
+    bly_shard_engine_t *engine;     //  Weights and one context per session slot.
     size_t sessions;
-    bly_model_ctx_t *head_ctx;      //  Work buffers of the head (when served).
     float *acts;                    //  n_batch x n_embd.
     float *logits;                  //  n_vocab.
     bly_links_t *links;             //  Next hops and routers.
@@ -136,10 +136,7 @@ s_shard_destroy(s_shard_t **self_p)
     bly_links_destroy(&self->links);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->server);
-    for (size_t i = 0; self->ctx && i < self->sessions; i++)
-        bly_model_ctx_destroy(&self->ctx[i]);
-    free(self->ctx);
-    bly_model_ctx_destroy(&self->head_ctx);
+    bly_shard_engine_destroy(&self->engine);
     bly_shard_core_destroy(&self->core);
     free(self->acts);
     free(self->logits);
@@ -148,60 +145,27 @@ s_shard_destroy(s_shard_t **self_p)
     *self_p = NULL;
 }
 
-static bool
-s_has_layers(const s_shard_t *self)
-{
-    return self->stage_last >= 1 && self->stage_first <= self->hp->n_layer;
-}
-
-static size_t
-s_layer_first(const s_shard_t *self)
-{
-    return self->stage_first < 1 ? 0 : self->stage_first - 1;
-}
-
-static size_t
-s_layer_end(const s_shard_t *self)
-{
-    return self->stage_last > self->hp->n_layer ? self->hp->n_layer : self->stage_last;
-}
-
-//  One context per session slot, as many as the KV budget allows.
+//  The engine (one context per session slot, as many as the budget allows) and the core.
 static int
 s_make_contexts(s_shard_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_size)
 {
     size_t n_ctx = (size_t) bly_manifest_get_int(m, sec, "n_ctx", 1024);
-    size_t threads = (size_t) bly_manifest_get_int(m, sec, "threads", 1);
-    size_t want = (size_t) bly_manifest_get_int(m, sec, "sessions", 16);
-    uint64_t budget = (uint64_t) bly_manifest_get_int(m, sec, "kv_budget_mb", 1024) << 20;
     self->n_batch = (uint32_t) (n_ctx < BLY_MODEL_BATCH_MAX ? n_ctx : BLY_MODEL_BATCH_MAX);
-    self->ctx = calloc(want, sizeof(*self->ctx));
-    bly_assert(self->ctx);
-    uint64_t used = 0;
-    for (size_t i = 0; s_has_layers(self) && i < want; i++) {
-        self->ctx[i] = bly_model_ctx_new(self->model, s_layer_first(self), s_layer_end(self),
-                                         n_ctx, self->n_batch, threads, err, err_size);
-        if (!self->ctx[i])
-            return -1;
-        used += bly_model_ctx_kv_bytes(self->ctx[i]);
-        if (used > budget) {
-            bly_model_ctx_destroy(&self->ctx[i]);
-            break;
-        }
-        self->sessions = i + 1;
-    }
-    if (!s_has_layers(self))
-        self->sessions = want;
-    if (self->sessions == 0) {
-        snprintf(err, err_size, "kv_budget_mb holds no session of %zu positions", n_ctx);
+    uint32_t n_layer = self->hp->n_layer;
+    bly_shard_engine_config_t ec = {
+        .backend = bly_manifest_get(m, sec, "backend"),
+        .device = (int) bly_manifest_get_int(m, sec, "device", -1),
+        .layer_first = self->stage_first < 1 ? 0 : self->stage_first - 1,
+        .layer_end = self->stage_last > n_layer ? n_layer : self->stage_last,
+        .head = self->stage_last == n_layer + 1,
+        .sessions = (size_t) bly_manifest_get_int(m, sec, "sessions", 16),
+        .budget = (uint64_t) bly_manifest_get_int(m, sec, "kv_budget_mb", 1024) << 20,
+        .n_ctx = n_ctx, .n_batch = self->n_batch,
+        .threads = (size_t) bly_manifest_get_int(m, sec, "threads", 1)};
+    self->engine = bly_shard_engine_new(self->model, &ec, err, err_size);
+    if (!self->engine)
         return -1;
-    }
-    if (self->stage_last == self->hp->n_layer + 1) {
-        uint32_t l = self->hp->n_layer;
-        self->head_ctx = bly_model_ctx_new(self->model, l - 1, l, 1, 1, threads, err, err_size);
-        if (!self->head_ctx)
-            return -1;
-    }
+    self->sessions = bly_shard_engine_slots(self->engine);
     bly_shard_config_t sc = {self->stage_first, self->stage_last, self->sessions,
                              (uint32_t) n_ctx, self->n_batch,
                              (uint32_t) bly_manifest_get_int(m, sec, "idle_ms", 600000)};
@@ -264,8 +228,9 @@ s_shard_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t err_s
     self->poller = zpoller_new(pipe, self->server, NULL);
     bly_assert(self->poller);
     self->links = bly_links_new(self->identity, BLY_SHARD_LINKS_MAX, NULL);
-    bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions", self->stage_first,
-                   self->stage_last, self->hp->n_layer + 2, endpoint, self->sessions);
+    bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions on %s",
+                   self->stage_first, self->stage_last, self->hp->n_layer + 2, endpoint,
+                   self->sessions, bly_shard_engine_device(self->engine));
     return self;
 }
 
@@ -350,13 +315,14 @@ s_compute(s_shard_t *self, const bly_inference_msg_t *fwd, const bly_inference_h
         return -1;
     uint32_t lf = hop->stage_first < 1 ? 0 : hop->stage_first - 1;
     uint32_t le = hop->stage_last > self->hp->n_layer ? self->hp->n_layer : hop->stage_last;
-    if (lf < le && bly_model_run_layers(self->ctx[slot], lf, le, self->acts, n, pos) != 0) {
+    if (lf < le
+        && bly_shard_engine_run_layers(self->engine, slot, lf, le, self->acts, n, pos) != 0) {
         *why = "the layers refused the step";
         return -1;
     }
     if (hop->stage_last == self->hp->n_layer + 1 && bly_inference_msg_logits(fwd)) {
         const float *last = self->acts + (size_t) (n - 1) * self->hp->n_embd;
-        if (bly_model_head(self->head_ctx, last, self->logits) != 0) {
+        if (bly_shard_engine_head(self->engine, last, self->logits) != 0) {
             *why = "the head failed";
             return -1;
         }

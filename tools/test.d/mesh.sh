@@ -63,7 +63,8 @@ F32="$MODELS/qwen3-tiny-f32.gguf"
 
 # 0. testnet init refuses bad mesh options.
 for bad in "--shards 3" "--shards 0 --model $Q8" "--shards 9 --model $Q8" \
-           "--shards 3 --model $Q8 --backend vulkan" "--shards 3 --model /nonexistent" \
+           "--shards 3 --model $Q8 --backend opencl" "--shards 3 --model $Q8 --backend vulkan:99" \
+           "--shards 3 --model /nonexistent" \
            "--spares 1 --model $Q8"; do
   # shellcheck disable=SC2086
   if "$BLYAN" testnet init --dir "$DIR/bad" $bad >/dev/null 2>&1; then fail "init accepted: $bad"; fi
