@@ -107,16 +107,23 @@ s_write_bootstrap(FILE *file, const s_init_t *init, long index)
             init->base_port, init->base_port, init->heartbeat_ms, init->expiry_ms);
 }
 
+//  The node section's endpoint, advertised device (cpu, or a shard's backend) and bootstrap.
 static void
-s_write_node(FILE *file, const s_init_t *init, long index)
+s_write_member(FILE *file, const s_init_t *init, long index, const char *device)
 {
     fprintf(file,
             "    endpoints = tcp://127.0.0.1:%ld\n"
-            "    device = cpu\n"
+            "    device = %s\n"
             "    # Joining the mesh starts the member actor (register, heartbeat, leave).\n"
             "    bootstrap = tcp://127.0.0.1:%ld\n"
             "    bootstrap_key = %s\n",
-            init->base_port + index, init->base_port, init->bootstrap_hex);
+            init->base_port + index, device, init->base_port, init->bootstrap_hex);
+}
+
+static void
+s_write_node(FILE *file, const s_init_t *init, long index)
+{
+    s_write_member(file, init, index, "cpu");
 }
 
 //  The model's short name for registrations (the file name, cut to fit).
@@ -166,7 +173,7 @@ s_write_shard(FILE *file, const s_init_t *init, long index)
     char name[64];
     s_shard_stages(init, index - init->nodes - 2, &first, &last);
     s_model_name(init, name, sizeof(name));
-    s_write_node(file, init, index);
+    s_write_member(file, init, index, init->backend);
     fprintf(file,
             "    model = %s\n"
             "    stages = %u-%u\n"
