@@ -4,9 +4,13 @@
 
     Manifest (role = layer-shard): endpoint (CURVE ROUTER it serves), model
     (GGUF path), stages (FIRST-LAST: 0 embedding, 1..L layers, L+1 head),
-    backend (cpu), sessions, kv_budget_mb, n_ctx, threads, idle_ms, hashes
+    backend (cpu | vulkan), device (vulkan: index in `blyan devices`),
+    sessions, kv_budget_mb, n_ctx, threads, idle_ms, hashes
     (a file of "TENSOR_NAME BLAKE2B_HEX" lines; every tensor of the served
     stages must be listed and match, or the shard refuses to start).
+
+    The compute (weights once, one context per session slot) is
+    bly_shard_engine's, on either backend.
 
     The node section's model/stages/endpoints keys are what the member
     actor registers with the bootstrap (testnet init writes both).
