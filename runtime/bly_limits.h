@@ -408,6 +408,12 @@ _Static_assert(BLY_CONS_BLOCK_EVIDENCE_MAX <= BLY_CONS_EVIDENCE_POOL_MAX,
 /* Next-hop sockets one shard keeps open (least recently used closes). */
 #define BLY_SHARD_LINKS_MAX 16
 
+/* Decode steps of different sessions a shard runs as one pass (their messages were queued
+   together): weights are read once per pass, so on memory-bound hardware the pass costs
+   little more than one step. Costs BLY_SHARD_BATCH_MAX x n_vocab floats of logits on a head
+   shard (~9.7 MB for 16 at Qwen3's vocabulary) and as many queued messages. */
+#define BLY_SHARD_BATCH_MAX 16
+
 /* Expected tensor hashes in one shard manifest file (one per tensor). */
 #define BLY_SHARD_HASHES_MAX BLY_GGUF_TENSORS_MAX
 

@@ -9,11 +9,13 @@
 #include "bly_links.h"
 #include "bly_node_status.h"
 #include "bly_shard_core.h"
+#include "bly_shard_engine.h"
 #include "bly_sock.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 typedef struct {
@@ -27,11 +29,13 @@ typedef struct {
     uint32_t stage_first, stage_last;   //  Served, inclusive.
     uint32_t n_batch;
     bly_shard_core_t *core;
-    bly_model_ctx_t **ctx;          //  One per session slot (NULL when no layers).
+    bly_shard_engine_t *engine;     //  Weights and one context per session slot.
     size_t sessions;
-    bly_model_ctx_t *head_ctx;      //  Work buffers of the head (when served).
     float *acts;                    //  n_batch x n_embd.
-    float *logits;                  //  n_vocab.
+    float *logits;                  //  BLY_SHARD_BATCH_MAX x n_vocab on a head shard, else n_vocab.
+    uint64_t batches, batched_steps;    //  Passes of several decode steps, and their steps.
+    bly_ratelimit_t batch_log;
+    size_t batch_max;               //  Manifest batch_max (1: every step alone).
     bly_links_t *links;             //  Next hops and routers.
     uint64_t steps, refused;
     bly_ratelimit_t ratelimit;
@@ -146,10 +150,7 @@ s_shard_destroy(s_shard_t **self_p)
     bly_links_destroy(&self->links);
     zpoller_destroy(&self->poller);
     zsock_destroy(&self->server);
-    for (size_t i = 0; self->ctx && i < self->sessions; i++)
-        bly_model_ctx_destroy(&self->ctx[i]);
-    free(self->ctx);
-    bly_model_ctx_destroy(&self->head_ctx);
+    bly_shard_engine_destroy(&self->engine);
     bly_shard_core_destroy(&self->core);
     free(self->acts);
     free(self->logits);
@@ -158,60 +159,27 @@ s_shard_destroy(s_shard_t **self_p)
     *self_p = NULL;
 }
 
-static bool
-s_has_layers(const s_shard_t *self)
-{
-    return self->stage_last >= 1 && self->stage_first <= self->hp->n_layer;
-}
-
-static size_t
-s_layer_first(const s_shard_t *self)
-{
-    return self->stage_first < 1 ? 0 : self->stage_first - 1;
-}
-
-static size_t
-s_layer_end(const s_shard_t *self)
-{
-    return self->stage_last > self->hp->n_layer ? self->hp->n_layer : self->stage_last;
-}
-
-//  One context per session slot, as many as the KV budget allows.
+//  The engine (one context per session slot, as many as the budget allows) and the core.
 static int
 s_make_contexts(s_shard_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_size)
 {
     size_t n_ctx = (size_t) bly_manifest_get_int(m, sec, "n_ctx", 1024);
-    size_t threads = (size_t) bly_manifest_get_int(m, sec, "threads", 1);
-    size_t want = (size_t) bly_manifest_get_int(m, sec, "sessions", 16);
-    uint64_t budget = (uint64_t) bly_manifest_get_int(m, sec, "kv_budget_mb", 1024) << 20;
     self->n_batch = (uint32_t) (n_ctx < BLY_MODEL_BATCH_MAX ? n_ctx : BLY_MODEL_BATCH_MAX);
-    self->ctx = calloc(want, sizeof(*self->ctx));
-    bly_assert(self->ctx);
-    uint64_t used = 0;
-    for (size_t i = 0; s_has_layers(self) && i < want; i++) {
-        self->ctx[i] = bly_model_ctx_new(self->model, s_layer_first(self), s_layer_end(self),
-                                         n_ctx, self->n_batch, threads, err, err_size);
-        if (!self->ctx[i])
-            return -1;
-        used += bly_model_ctx_kv_bytes(self->ctx[i]);
-        if (used > budget) {
-            bly_model_ctx_destroy(&self->ctx[i]);
-            break;
-        }
-        self->sessions = i + 1;
-    }
-    if (!s_has_layers(self))
-        self->sessions = want;
-    if (self->sessions == 0) {
-        snprintf(err, err_size, "kv_budget_mb holds no session of %zu positions", n_ctx);
+    uint32_t n_layer = self->hp->n_layer;
+    bly_shard_engine_config_t ec = {
+        .backend = bly_manifest_get(m, sec, "backend"),
+        .device = (int) bly_manifest_get_int(m, sec, "device", -1),
+        .layer_first = self->stage_first < 1 ? 0 : self->stage_first - 1,
+        .layer_end = self->stage_last > n_layer ? n_layer : self->stage_last,
+        .head = self->stage_last == n_layer + 1,
+        .sessions = (size_t) bly_manifest_get_int(m, sec, "sessions", 16),
+        .budget = (uint64_t) bly_manifest_get_int(m, sec, "kv_budget_mb", 1024) << 20,
+        .n_ctx = n_ctx, .n_batch = self->n_batch,
+        .threads = (size_t) bly_manifest_get_int(m, sec, "threads", 1)};
+    self->engine = bly_shard_engine_new(self->model, &ec, err, err_size);
+    if (!self->engine)
         return -1;
-    }
-    if (self->stage_last == self->hp->n_layer + 1) {
-        uint32_t l = self->hp->n_layer;
-        self->head_ctx = bly_model_ctx_new(self->model, l - 1, l, 1, 1, threads, err, err_size);
-        if (!self->head_ctx)
-            return -1;
-    }
+    self->sessions = bly_shard_engine_slots(self->engine);
     bly_shard_config_t sc = {self->stage_first, self->stage_last, self->sessions,
                              (uint32_t) n_ctx, self->n_batch,
                              (uint32_t) bly_manifest_get_int(m, sec, "idle_ms", 600000)};
@@ -247,8 +215,10 @@ s_load(s_shard_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_
         return -1;
     if (s_make_contexts(self, m, sec, err, err_size) != 0)
         return -1;
+    self->batch_max = (size_t) bly_manifest_get_int(m, sec, "batch_max", BLY_SHARD_BATCH_MAX);
     self->acts = calloc((size_t) self->n_batch * self->hp->n_embd, sizeof(float));
-    self->logits = calloc(self->hp->n_vocab, sizeof(float));
+    size_t rows = self->stage_last == self->hp->n_layer + 1 ? BLY_SHARD_BATCH_MAX : 1;
+    self->logits = calloc(rows * self->hp->n_vocab, sizeof(float));
     bly_assert(self->acts && self->logits);
     return 0;
 }
@@ -278,8 +248,9 @@ s_shard_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t err_s
     if (self->lie)
         bly_log_warn("shard: fault_lie is set: every output is perturbed (a test of audits)");
     s_measure(self);
-    bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions", self->stage_first,
-                   self->stage_last, self->hp->n_layer + 2, endpoint, self->sessions);
+    bly_log_notice("shard: serving stages %u-%u of %u on %s, %zu sessions on %s",
+                   self->stage_first, self->stage_last, self->hp->n_layer + 2, endpoint,
+                   self->sessions, bly_shard_engine_device(self->engine));
     return self;
 }
 
@@ -324,12 +295,14 @@ s_measure(s_shard_t *self)
         int32_t id = (int32_t) pos;
         if (self->stage_first == 0 && bly_model_embed(self->model, &id, 1, self->acts) != 0)
             break;
-        if (s_has_layers(self)
-            && bly_model_run_layers(self->ctx[0], s_layer_first(self), s_layer_end(self),
-                                    self->acts, 1, pos)
-                   != 0)
+        uint32_t lf = self->stage_first < 1 ? 0 : self->stage_first - 1;
+        uint32_t le = self->stage_last > self->hp->n_layer ? self->hp->n_layer
+                                                           : self->stage_last;
+        if (lf < le
+            && bly_shard_engine_run_layers(self->engine, 0, lf, le, self->acts, 1, pos) != 0)
             break;
-        if (self->head_ctx && bly_model_head(self->head_ctx, self->acts, self->logits) != 0)
+        if (self->stage_last == self->hp->n_layer + 1
+            && bly_shard_engine_head(self->engine, self->acts, self->logits) != 0)
             break;
     }
     double us = (double) (zclock_usecs() - start) / S_MEASURE_TOKENS;
@@ -352,10 +325,10 @@ s_note_step(s_shard_t *self, uint32_t n_tokens, uint64_t us)
 //  TESTS ONLY (manifest fault_lie): a lying shard. Its activations (or
 //  logits) are shifted by 1, the kind of wrong answer audits must catch.
 static void
-s_lie(s_shard_t *self, uint32_t n_tokens, bool logits)
+s_lie(s_shard_t *self, uint32_t n_tokens, bool logits, float *acts, float *logit_row)
 {
     size_t count = logits ? self->hp->n_vocab : (size_t) n_tokens * self->hp->n_embd;
-    float *out = logits ? self->logits : self->acts;
+    float *out = logits ? logit_row : acts;
     for (size_t i = 0; i < count; i++)
         out[i] += 1.0f;
 }
@@ -404,7 +377,7 @@ s_send_fail(s_shard_t *self, const bly_inference_msg_t *fwd, int code, const cha
 //  Load the step's input into self->acts: embed tokens, or copy activations.
 static int
 s_input(s_shard_t *self, const bly_inference_msg_t *fwd, uint32_t run_first, uint32_t n,
-        const char **why)
+        float *out, const char **why)
 {
     size_t row = self->hp->n_embd;
     if (run_first == 0) {
@@ -415,7 +388,7 @@ s_input(s_shard_t *self, const bly_inference_msg_t *fwd, uint32_t run_first, uin
         int32_t ids[BLY_MODEL_BATCH_MAX];
         for (uint32_t i = 0; i < n; i++)
             ids[i] = (int32_t) bly_inference_msg_tokens_at(fwd, i);
-        if (bly_model_embed(self->model, ids, n, self->acts) != 0) {
+        if (bly_model_embed(self->model, ids, n, out) != 0) {
             *why = "a token id is outside the vocabulary";
             return -1;
         }
@@ -427,7 +400,7 @@ s_input(s_shard_t *self, const bly_inference_msg_t *fwd, uint32_t run_first, uin
         *why = "activations of the wrong size";
         return -1;
     }
-    memcpy(self->acts, acts, size);
+    memcpy(out, acts, size);
     return 0;
 }
 
@@ -437,17 +410,18 @@ s_compute(s_shard_t *self, const bly_inference_msg_t *fwd, const bly_inference_h
           int slot, const char **why)
 {
     uint32_t n = bly_inference_msg_n_tokens(fwd), pos = bly_inference_msg_pos(fwd);
-    if (s_input(self, fwd, hop->stage_first, n, why) != 0)
+    if (s_input(self, fwd, hop->stage_first, n, self->acts, why) != 0)
         return -1;
     uint32_t lf = hop->stage_first < 1 ? 0 : hop->stage_first - 1;
     uint32_t le = hop->stage_last > self->hp->n_layer ? self->hp->n_layer : hop->stage_last;
-    if (lf < le && bly_model_run_layers(self->ctx[slot], lf, le, self->acts, n, pos) != 0) {
+    if (lf < le
+        && bly_shard_engine_run_layers(self->engine, slot, lf, le, self->acts, n, pos) != 0) {
         *why = "the layers refused the step";
         return -1;
     }
     if (hop->stage_last == self->hp->n_layer + 1 && bly_inference_msg_logits(fwd)) {
         const float *last = self->acts + (size_t) (n - 1) * self->hp->n_embd;
-        if (bly_model_head(self->head_ctx, last, self->logits) != 0) {
+        if (bly_shard_engine_head(self->engine, last, self->logits) != 0) {
             *why = "the head failed";
             return -1;
         }
@@ -457,7 +431,8 @@ s_compute(s_shard_t *self, const bly_inference_msg_t *fwd, const bly_inference_h
 
 //  Pass the step on: activations to the next hop, or the result to the router.
 static void
-s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *hop)
+s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *hop,
+          const float *acts, const float *logits)
 {
     uint32_t n = bly_inference_msg_n_tokens(fwd);
     size_t index = bly_inference_msg_hop_index(fwd);
@@ -469,7 +444,7 @@ s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *
         bly_inference_msg_set_hop_index(fwd, (uint32_t) index + 1);
         bly_inference_msg_tokens_clear(fwd);
         if (!link
-            || bly_inference_msg_set_acts(fwd, (const uint8_t *) self->acts,
+            || bly_inference_msg_set_acts(fwd, (const uint8_t *) acts,
                                           (size_t) n * self->hp->n_embd * sizeof(float))
                    != 0
             || bly_inference_msg_send(fwd, link) != 0)
@@ -490,7 +465,7 @@ s_pass_on(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *
     bly_inference_msg_set_epoch(r, bly_inference_msg_epoch(fwd));
     bly_inference_msg_set_step(r, bly_inference_msg_step(fwd));
     size_t bytes = bly_inference_msg_logits(fwd) ? self->hp->n_vocab * sizeof(float) : 0;
-    if (bly_inference_msg_set_logits_data(r, (const uint8_t *) self->logits, bytes) != 0
+    if (bly_inference_msg_set_logits_data(r, (const uint8_t *) logits, bytes) != 0
         || bly_inference_msg_send(r, link) != 0)
         bly_log_warn("shard: could not send a result to %s", bly_inference_msg_reply_to(fwd));
     bly_inference_msg_destroy(&r);
@@ -508,15 +483,18 @@ s_core_reason(int rc)
     }
 }
 
-static void
-s_forward(s_shard_t *self, bly_inference_msg_t *fwd)
+//  Admit a forward step: its hop and session slot. False when it was refused or dropped
+//  (the sender has been told where it should be).
+static bool
+s_admit(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t **hop_p,
+        int *slot_p)
 {
     size_t index = bly_inference_msg_hop_index(fwd);
     if (index >= bly_inference_msg_hops_count(fwd)) {
         s_refuse(self, "hop_index past the path");
         s_reply_error(self, bly_inference_msg_routing_id(fwd), BLY_INFERENCE_ERROR_SHAPE,
                       "hop_index past the path");
-        return;
+        return false;
     }
     const bly_inference_hop_t *hop = bly_inference_msg_hops_at(fwd, index);
     size_t size = 0;
@@ -527,12 +505,37 @@ s_forward(s_shard_t *self, bly_inference_msg_t *fwd)
     bool reset = false;
     int slot = bly_shard_core_admit(self->core, &st, (uint64_t) zclock_mono(), &reset);
     if (slot == BLY_SHARD_DROP)
-        return;
+        return false;
     if (slot < 0) {
         s_refuse(self, s_core_reason(slot));
         s_send_fail(self, fwd, -slot, s_core_reason(slot));
-        return;
+        return false;
     }
+    *hop_p = hop;
+    *slot_p = slot;
+    return true;
+}
+
+//  A computed step: account for it and pass it on.
+static void
+s_done(s_shard_t *self, bly_inference_msg_t *fwd, const bly_inference_hop_t *hop, int slot,
+       float *acts, float *logits)
+{
+    uint32_t n = bly_inference_msg_n_tokens(fwd);
+    if (self->lie)
+        s_lie(self, n, hop->stage_last == self->hp->n_layer + 1, acts, logits);
+    bly_shard_core_ran(self->core, slot, n);
+    self->steps++;
+    s_pass_on(self, fwd, hop, acts, logits);
+}
+
+static void
+s_forward(s_shard_t *self, bly_inference_msg_t *fwd)
+{
+    const bly_inference_hop_t *hop = NULL;
+    int slot = -1;
+    if (!s_admit(self, fwd, &hop, &slot))
+        return;
     const char *why = NULL;
     int64_t start_us = zclock_usecs();
     if (s_compute(self, fwd, hop, slot, &why) != 0) {
@@ -541,32 +544,153 @@ s_forward(s_shard_t *self, bly_inference_msg_t *fwd)
         s_send_fail(self, fwd, BLY_INFERENCE_ERROR_SHAPE, why);
         return;
     }
-    s_note_step(self, st.n_tokens, (uint64_t) (zclock_usecs() - start_us));
-    if (self->lie)
-        s_lie(self, st.n_tokens, hop->stage_last == self->hp->n_layer + 1);
-    bly_shard_core_ran(self->core, slot, st.n_tokens);
-    self->steps++;
-    s_pass_on(self, fwd, hop);
+    s_note_step(self, bly_inference_msg_n_tokens(fwd), (uint64_t) (zclock_usecs() - start_us));
+    s_done(self, fwd, hop, slot, self->acts, self->logits);
 }
 
-static void
-s_handle_server(s_shard_t *self)
+//  ---- Batches of decode steps ----------------------------------------------
+//  Decode steps (one token) of different sessions that were queued together run as one
+//  pass through the served stages: the weights are read once for all of them. Each row is
+//  bit-identical to the step run alone, so batching never changes an answer.
+
+typedef struct {
+    bly_inference_msg_t *msgs[BLY_SHARD_BATCH_MAX];
+    const bly_inference_hop_t *hops[BLY_SHARD_BATCH_MAX];
+    int slots[BLY_SHARD_BATCH_MAX];
+    size_t pos[BLY_SHARD_BATCH_MAX];
+    size_t n;
+} s_batch_t;
+
+//  True when an admitted step can join the batch (one token, the batch's stages, a slot
+//  not in it yet).
+static bool
+s_batch_fits(const s_shard_t *self, const s_batch_t *b, const bly_inference_msg_t *fwd,
+             const bly_inference_hop_t *hop, int slot)
 {
-    zframe_t *routing_id = NULL;
-    char err[256] = "";
-    bly_inference_msg_t *msg = bly_inference_msg_recv_from(self->server, &routing_id, err,
-                                                           sizeof(err));
-    if (!msg) {
-        s_refuse(self, err);
-        if (routing_id)
-            s_reply_error(self, routing_id, BLY_INFERENCE_ERROR_BAD_MESSAGE, err);
-        zframe_destroy(&routing_id);
+    if (b->n >= self->batch_max || bly_inference_msg_n_tokens(fwd) != 1)
+        return false;
+    if (b->n == 0)
+        return true;
+    if (hop->stage_first != b->hops[0]->stage_first || hop->stage_last != b->hops[0]->stage_last)
+        return false;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->slots[i] == slot)
+            return false;
+    return true;
+}
+
+//  Inputs, one pass, head rows. Returns 0 or -1 with *why (then every step fails).
+static int
+s_batch_compute(s_shard_t *self, s_batch_t *b, const char **why)
+{
+    size_t row = self->hp->n_embd;
+    const bly_inference_hop_t *hop = b->hops[0];
+    for (size_t i = 0; i < b->n; i++)
+        if (s_input(self, b->msgs[i], hop->stage_first, 1, self->acts + i * row, why) != 0)
+            return -1;
+    uint32_t lf = hop->stage_first < 1 ? 0 : hop->stage_first - 1;
+    uint32_t le = hop->stage_last > self->hp->n_layer ? self->hp->n_layer : hop->stage_last;
+    if (lf < le
+        && bly_shard_engine_run_layers_multi(self->engine, b->slots, b->pos, b->n, lf, le,
+                                             self->acts) != 0) {
+        *why = "the layers refused the step";
+        return -1;
+    }
+    if (hop->stage_last == self->hp->n_layer + 1
+        && bly_shard_engine_head_rows(self->engine, self->acts, b->n, self->logits) != 0) {
+        *why = "the head failed";
+        return -1;
+    }
+    return 0;
+}
+
+//  Run the batch (alone when it holds one step) and pass every step on; empties it.
+static void
+s_batch_flush(s_shard_t *self, s_batch_t *b)
+{
+    if (b->n == 1) {
+        //  Admitted already: compute as a single step.
+        const char *why = NULL;
+        int64_t start_us = zclock_usecs();
+        if (s_compute(self, b->msgs[0], b->hops[0], b->slots[0], &why) != 0) {
+            bly_shard_core_drop(self->core, b->slots[0]);
+            s_refuse(self, why);
+            s_send_fail(self, b->msgs[0], BLY_INFERENCE_ERROR_SHAPE, why);
+        } else {
+            s_note_step(self, 1, (uint64_t) (zclock_usecs() - start_us));
+            s_done(self, b->msgs[0], b->hops[0], b->slots[0], self->acts, self->logits);
+        }
+    } else if (b->n > 1) {
+        const char *why = NULL;
+        int64_t start_us = zclock_usecs();
+        int rc = s_batch_compute(self, b, &why);
+        //  A session's step took as long as the pass: that is its speed.
+        s_note_step(self, 1, (uint64_t) (zclock_usecs() - start_us));
+        self->batches++;
+        self->batched_steps += b->n;
+        if (bly_ratelimit_allow(&self->batch_log, zclock_mono(), 1, 10000))
+            bly_log_notice("shard: %zu decode steps in one pass (%" PRIu64 " such passes, %"
+                           PRIu64 " steps so far)", b->n, self->batches, self->batched_steps);
+        for (size_t i = 0; i < b->n; i++) {
+            if (rc != 0) {
+                bly_shard_core_drop(self->core, b->slots[i]);
+                s_refuse(self, why);
+                s_send_fail(self, b->msgs[i], BLY_INFERENCE_ERROR_SHAPE, why);
+                continue;
+            }
+            s_done(self, b->msgs[i], b->hops[i], b->slots[i],
+                   self->acts + i * self->hp->n_embd, self->logits + i * self->hp->n_vocab);
+        }
+    }
+    for (size_t i = 0; i < b->n; i++)
+        bly_inference_msg_destroy(&b->msgs[i]);
+    b->n = 0;
+}
+
+//  A forward step from the queue: into the batch, or (a prompt chunk) run alone after the
+//  batch so far. Takes the message.
+static void
+s_batch_add(s_shard_t *self, s_batch_t *b, bly_inference_msg_t **fwd_p)
+{
+    bly_inference_msg_t *fwd = *fwd_p;
+    *fwd_p = NULL;
+    const bly_inference_hop_t *hop = NULL;
+    int slot = -1;
+    if (bly_inference_msg_n_tokens(fwd) != 1) {
+        s_batch_flush(self, b);
+        s_forward(self, fwd);
+        bly_inference_msg_destroy(&fwd);
         return;
     }
+    //  A later step of a session in the batch waits for the batch (its position follows).
+    bool again = false;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t size_a = 0, size_b = 0;
+        const uint8_t *ra = bly_inference_msg_reply_id(b->msgs[i], &size_a);
+        const uint8_t *rb = bly_inference_msg_reply_id(fwd, &size_b);
+        again = again || (bly_inference_msg_session(b->msgs[i]) == bly_inference_msg_session(fwd)
+                          && size_a == size_b && memcmp(ra, rb, size_a) == 0);
+    }
+    if (again)
+        s_batch_flush(self, b);
+    if (!s_admit(self, fwd, &hop, &slot)) {
+        bly_inference_msg_destroy(&fwd);
+        return;
+    }
+    if (!s_batch_fits(self, b, fwd, hop, slot))
+        s_batch_flush(self, b);
+    b->msgs[b->n] = fwd;
+    b->hops[b->n] = hop;
+    b->slots[b->n] = slot;
+    b->pos[b->n] = bly_inference_msg_pos(fwd);
+    b->n++;
+}
+
+//  Close and ping; anything else is refused.
+static void
+s_other(s_shard_t *self, bly_inference_msg_t *msg)
+{
     switch (bly_inference_msg_id(msg)) {
-    case BLY_INFERENCE_MSG_FORWARD:
-        s_forward(self, msg);
-        break;
     case BLY_INFERENCE_MSG_CLOSE: {
         size_t size = 0;
         (void) bly_shard_core_close(self->core, bly_inference_msg_reply_id(msg, &size),
@@ -590,7 +714,37 @@ s_handle_server(s_shard_t *self)
         s_reply_error(self, bly_inference_msg_routing_id(msg), BLY_INFERENCE_ERROR_BAD_MESSAGE,
                       "a shard takes forward, close and ping");
     }
-    bly_inference_msg_destroy(&msg);
+}
+
+//  Every message queued on the server now (up to 2 x BLY_SHARD_BATCH_MAX), in order; the
+//  decode steps among them run as batches.
+static void
+s_handle_server(s_shard_t *self)
+{
+    s_batch_t batch = {.n = 0};
+    for (size_t got = 0; got < 2 * BLY_SHARD_BATCH_MAX; got++) {
+        if (got > 0 && !(zsock_events(self->server) & ZMQ_POLLIN))
+            break;
+        zframe_t *routing_id = NULL;
+        char err[256] = "";
+        bly_inference_msg_t *msg = bly_inference_msg_recv_from(self->server, &routing_id, err,
+                                                               sizeof(err));
+        if (!msg) {
+            s_refuse(self, err);
+            if (routing_id)
+                s_reply_error(self, routing_id, BLY_INFERENCE_ERROR_BAD_MESSAGE, err);
+            zframe_destroy(&routing_id);
+            continue;
+        }
+        if (bly_inference_msg_id(msg) == BLY_INFERENCE_MSG_FORWARD) {
+            s_batch_add(self, &batch, &msg);
+            continue;
+        }
+        s_batch_flush(self, &batch);
+        s_other(self, msg);
+        bly_inference_msg_destroy(&msg);
+    }
+    s_batch_flush(self, &batch);
 }
 
 static void
@@ -609,6 +763,8 @@ s_handle_pipe(s_shard_t *self)
     else if (streq(command, "STATS"))
         zsock_send(self->pipe, "888", self->steps, self->refused,
                    (uint64_t) bly_shard_core_sessions(self->core));
+    else if (streq(command, "BATCHES"))
+        zsock_send(self->pipe, "88", self->batches, self->batched_steps);
     free(command);
     zmsg_destroy(&msg);
 }

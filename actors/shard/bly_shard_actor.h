@@ -4,7 +4,8 @@
 
     Manifest (role = layer-shard): endpoint (CURVE ROUTER it serves), model
     (GGUF path), stages (FIRST-LAST: 0 embedding, 1..L layers, L+1 head),
-    backend (cpu), sessions, kv_budget_mb, n_ctx, threads, idle_ms, hashes
+    backend (cpu | vulkan), device (vulkan: index in `blyan devices`),
+    sessions, kv_budget_mb, n_ctx, threads, idle_ms, hashes
     (a file of "TENSOR_NAME BLAKE2B_HEX" lines; every tensor of the served
     stages must be listed and match, or the shard refuses to start),
     fault_lie (TESTS ONLY, fault injection: shift every output by 1).
@@ -14,6 +15,9 @@
     the larger of the session slots held and the busy fraction. Each second
     it publishes both through bly_node_status for the member actor.
 
+    The compute (weights once, one context per session slot) is
+    bly_shard_engine's, on either backend.
+
     The node section's model/stages/endpoints keys are what the member
     actor registers with the bootstrap (testnet init writes both).
 
@@ -22,8 +26,13 @@
     hop, over CURVE DEALER links kept per endpoint. Bad input gets an error
     reply (when decodable enough to have a sender), a counter and a
     rate-limited log line; other sessions are unaffected.
+    Decode steps (one token) of different sessions queued together run as
+    one pass (bly_shard_engine_run_layers_multi: on the CPU the weights are
+    read once for all; each row bit-identical to its step alone), up to
+    BLY_SHARD_BATCH_MAX.
     Pipe: "$TERM", "VERBOSE", "STATS" answered with "888": steps run,
-    messages refused, sessions held.
+    messages refused, sessions held; "BATCHES" with "88": passes of several
+    decode steps, and the steps they held.
     ========================================================================= */
 
 #ifndef BLY_SHARD_ACTOR_H_INCLUDED

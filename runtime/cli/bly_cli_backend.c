@@ -47,9 +47,8 @@ s_vulkan_new(bly_cli_backend_t *self, const char *name, const bly_model_t *model
     self->vk = bly_vk_new(&opt, error, error_size);
     if (!self->vk)
         return -1;
-    const bly_model_hparams_t *hp = bly_model_hparams(model);
-    self->vk_model = bly_vk_model_new(self->vk, model, 0, hp->n_layer, true, true, n_ctx,
-                                      n_batch, error, error_size);
+    self->vk_model = bly_vk_model_new_whole(self->vk, model, n_ctx, n_batch, error,
+                                            error_size);
     if (!self->vk_model)
         return -1;
     snprintf(self->name, sizeof(self->name), "vulkan:%u (%s)", bly_vk_info(self->vk)->index,

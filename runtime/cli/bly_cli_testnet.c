@@ -31,6 +31,7 @@
 
 #include "bly_bootstrap_msg.h"
 #include "bly_cli.h"
+#include "bly_cli_backend.h"
 #include "bly_identity.h"
 #include "bly_ledger.h"
 #include "bly_limits.h"
@@ -67,7 +68,8 @@ typedef struct {
     long shards;                  //  Layer-shards (0: no inference mesh).
     long spares;                  //  Spare shards duplicating shard ranges.
     char model[BLY_PATH_MAX];     //  Model file (absolute) of router and shards.
-    const char *backend;          //  cpu or vulkan.
+    const char *backend;          //  cpu or vulkan (--backend as given).
+    long device;                  //  vulkan:N, else -1 (the preferred device).
     uint32_t n_stages;            //  Layers + 2 of the model.
     long validators;              //  Consensus replicas.
     char validator_hex[BLY_TESTNET_VALIDATORS_MAX][BLY_IDENTITY_HEX_SIZE];
@@ -105,16 +107,23 @@ s_write_bootstrap(FILE *file, const s_init_t *init, long index)
             init->base_port, init->base_port, init->heartbeat_ms, init->expiry_ms);
 }
 
+//  The node section's endpoint, advertised device (cpu, or a shard's backend) and bootstrap.
 static void
-s_write_node(FILE *file, const s_init_t *init, long index)
+s_write_member(FILE *file, const s_init_t *init, long index, const char *device)
 {
     fprintf(file,
             "    endpoints = tcp://127.0.0.1:%ld\n"
-            "    device = cpu\n"
+            "    device = %s\n"
             "    # Joining the mesh starts the member actor (register, heartbeat, leave).\n"
             "    bootstrap = tcp://127.0.0.1:%ld\n"
             "    bootstrap_key = %s\n",
-            init->base_port + index, init->base_port, init->bootstrap_hex);
+            init->base_port + index, device, init->base_port, init->bootstrap_hex);
+}
+
+static void
+s_write_node(FILE *file, const s_init_t *init, long index)
+{
+    s_write_member(file, init, index, "cpu");
 }
 
 //  The model's short name for registrations (the file name, cut to fit).
@@ -142,6 +151,10 @@ s_write_router(FILE *file, const s_init_t *init, long index)
             "    model = \"%s\"\n"
             "    n_ctx = 1024\n",
             init->base_port + index, init->model);
+    if (strncmp(init->backend, "vulkan", 6) == 0)
+        fprintf(file, "    # Vulkan shards may run on a CPU driver (lavapipe), where one step of\n"
+                      "    # several sessions takes seconds: a longer stall deadline.\n"
+                      "    step_ms = 10000\n");
 }
 
 //  Stages of shard `k` (0-based; spares k >= shards copy shard k % shards).
@@ -160,7 +173,7 @@ s_write_shard(FILE *file, const s_init_t *init, long index)
     char name[64];
     s_shard_stages(init, index - init->nodes - 2, &first, &last);
     s_model_name(init, name, sizeof(name));
-    s_write_node(file, init, index);
+    s_write_member(file, init, index, init->backend);
     fprintf(file,
             "    model = %s\n"
             "    stages = %u-%u\n"
@@ -176,7 +189,9 @@ s_write_shard(FILE *file, const s_init_t *init, long index)
             "    kv_budget_mb = 1024\n"
             "    n_ctx = 1024\n",
             name, first, last, first, last, init->base_port + index, init->model, first, last,
-            init->backend);
+            strncmp(init->backend, "vulkan", 6) == 0 ? "vulkan" : "cpu");
+    if (init->device >= 0)
+        fprintf(file, "    device = %ld\n", init->device);
 }
 
 //  A consensus replica: a mesh node plus the consensus actor.
@@ -374,7 +389,24 @@ s_init_validators(s_init_t *init)
     return fclose(file) == 0 ? 0 : -1;
 }
 
-//  --shards K --model M [--spares S] [--backend cpu|vulkan]: the model's
+//  --backend cpu | vulkan | vulkan:N, as `blyan generate` takes it (vulkan only when built
+//  with Vulkan). Returns 0 or -1 (printed).
+static int
+s_parse_backend(s_init_t *init)
+{
+    init->device = -1;
+    if (!bly_cli_backend_valid(init->backend)) {
+        fprintf(stderr, "blyan testnet: backend %s is not available in this build (cpu, "
+                        "vulkan, vulkan:N)\n", init->backend);
+        return -1;
+    }
+    const char *colon = strchr(init->backend, ':');
+    if (colon && bly_cli_parse_long(colon + 1, 0, BLY_VK_DEVICES_MAX - 1, &init->device) != 0)
+        return -1;
+    return 0;
+}
+
+//  --shards K --model M [--spares S] [--backend cpu|vulkan[:N]]: the model's
 //  stage count for the split. Returns 0 or -1 (printed).
 static int
 s_parse_mesh(int argc, char **argv, s_init_t *init)
@@ -388,12 +420,8 @@ s_parse_mesh(int argc, char **argv, s_init_t *init)
         return model || spares ? -1 : 0;
     if (bly_cli_parse_long(shards, 1, BLY_ROUTER_PATH_MAX, &init->shards) != 0 || !model
         || (spares && bly_cli_parse_long(spares, 0, BLY_ROUTER_PATH_MAX, &init->spares) != 0)
-        || strcmp(init->backend, "cpu") != 0 || !realpath(model, init->model)) {
-        if (strcmp(init->backend, "cpu") != 0)
-            fprintf(stderr, "blyan testnet: backend %s is not available in this build\n",
-                    init->backend);
+        || s_parse_backend(init) != 0 || !realpath(model, init->model))
         return -1;
-    }
     char err[512];
     bly_model_t *m = bly_model_load(init->model, err, sizeof(err));
     if (!m) {
@@ -447,7 +475,7 @@ s_parse_init(int argc, char **argv, s_init_t *init)
         || (expiry && bly_cli_parse_long(expiry, BLY_EXPIRY_MS_MIN, BLY_EXPIRY_MS_MAX,
                                          &init->expiry_ms) != 0)) {
         fprintf(stderr, "usage: blyan testnet init --dir D [--nodes N] [--shards K --model M "
-                        "[--spares S] [--backend cpu|vulkan]] [--validators V(1-%d)] "
+                        "[--spares S] [--backend cpu|vulkan[:N]]] [--validators V(1-%d)] "
                         "[--base-port P] [--heartbeat-ms H] [--expiry-ms E] "
                         "(at most %d mesh members)\n",
                 BLY_TESTNET_VALIDATORS_MAX, BLY_TESTNET_NODES_MAX);

@@ -1,8 +1,9 @@
 /*  =========================================================================
     test_shard_actor - the shard's session core (every admission rule, limit
     and limit+1), tensor-to-stage mapping, tensor hash checks (match,
-    mismatch, missing entry), and a shard actor over real sockets that
-    refuses to start on a hash mismatch.
+    mismatch, missing entry), a shard actor over real sockets that
+    refuses to start on a hash mismatch, and the CPU engine's slots by
+    budget (the Vulkan engine: tests/gpu/test_shard_engine.c).
     ========================================================================= */
 
 #include "bly_actor.h"
@@ -13,6 +14,7 @@
 #include "bly_node_status.h"
 #include "shard/bly_shard_actor.h"
 #include "shard/bly_shard_core.h"
+#include "shard/bly_shard_engine.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -223,6 +225,47 @@ START_TEST(test_actor_refuses_mismatch)
 }
 END_TEST
 
+//  The CPU engine: slots by the KV budget (limit and limit+1), none fitting is refused,
+//  an unknown backend is refused, an embedding-only engine has every slot.
+START_TEST(test_engine_cpu)
+{
+    bly_model_t *m = s_model();
+    uint32_t L = bly_model_hparams(m)->n_layer;
+    char err[256] = "";
+    bly_shard_engine_config_t c = {.backend = "cpu", .device = -1, .layer_first = 0,
+                                   .layer_end = L, .head = true, .sessions = 1,
+                                   .budget = 1ull << 30, .n_ctx = 32, .n_batch = 8,
+                                   .threads = 1};
+    bly_shard_engine_t *e = bly_shard_engine_new(m, &c, err, sizeof(err));
+    ck_assert_msg(e != NULL, "%s", err);
+    uint64_t one = bly_shard_engine_bytes(e);
+    ck_assert_str_eq(bly_shard_engine_device(e), "cpu");
+    bly_shard_engine_destroy(&e);
+    c.sessions = 8;
+    c.budget = 3 * one;
+    e = bly_shard_engine_new(m, &c, err, sizeof(err));
+    ck_assert_uint_eq(bly_shard_engine_slots(e), 3);
+    bly_shard_engine_destroy(&e);
+    c.budget = 3 * one - 1;
+    e = bly_shard_engine_new(m, &c, err, sizeof(err));
+    ck_assert_uint_eq(bly_shard_engine_slots(e), 2);
+    bly_shard_engine_destroy(&e);
+    c.budget = one - 1;
+    ck_assert_ptr_null(bly_shard_engine_new(m, &c, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "holds no session") != NULL, "%s", err);
+    c.layer_end = 0;
+    c.head = false;
+    e = bly_shard_engine_new(m, &c, err, sizeof(err));
+    ck_assert_msg(e != NULL, "%s", err);
+    ck_assert_uint_eq(bly_shard_engine_slots(e), 8);
+    bly_shard_engine_destroy(&e);
+    c.backend = "opencl";
+    ck_assert_ptr_null(bly_shard_engine_new(m, &c, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "not available") != NULL, "%s", err);
+    bly_model_destroy(&m);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -234,6 +277,7 @@ s_suite(void)
     tcase_add_test(tc, test_tensor_stage);
     tcase_add_test(tc, test_hashes);
     tcase_add_test(tc, test_actor_refuses_mismatch);
+    tcase_add_test(tc, test_engine_cpu);
     suite_add_tcase(s, tc);
     return s;
 }

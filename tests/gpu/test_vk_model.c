@@ -156,8 +156,7 @@ s_check_model(const char *name, double tol)
     s_load_golden(name, g);
     bly_vk_t *vk = s_open();
     char error[256] = "";
-    bly_vk_model_t *vm = bly_vk_model_new(vk, model, 0, hp->n_layer, true, true, 64, 8, error,
-                                          sizeof(error));
+    bly_vk_model_t *vm = bly_vk_model_new_whole(vk, model, 64, 8, error, sizeof(error));
     ck_assert_msg(vm != NULL, "%s", error);
     bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 64, 8, 1, NULL, 0);
     ck_assert_ptr_nonnull(cpu);
@@ -238,8 +237,14 @@ START_TEST(test_stages)
     s_load_golden("qwen3-tiny-f32", g);
     size_t n = g[0].n_ids, ne = hp->n_embd;
     bly_vk_t *vk = s_open_staged(true);
-    bly_vk_model_t *a = bly_vk_model_new(vk, model, 0, 1, false, false, 32, 16, NULL, 0);
-    bly_vk_model_t *b = bly_vk_model_new(vk, model, 1, hp->n_layer, false, true, 32, 16, NULL, 0);
+    bly_vk_weights_t *wa = bly_vk_weights_new(vk, model, 0, 1, false, false, 0, NULL, 0);
+    bly_vk_weights_t *wb = bly_vk_weights_new(vk, model, 1, hp->n_layer, false, true, 0, NULL,
+                                              0);
+    ck_assert(wa && wb);
+    bly_vk_model_t *a = bly_vk_model_new(wa, 32, 16, NULL, 0);
+    bly_vk_model_t *b = bly_vk_model_new(wb, 32, 16, NULL, 0);
+    bly_vk_weights_destroy(&wa);    //  the sessions keep them
+    bly_vk_weights_destroy(&wb);
     bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 32, 16, 1, NULL, 0);
     ck_assert(a && b && cpu);
     float *xv = malloc(n * ne * sizeof(float)), *xc = malloc(n * ne * sizeof(float));
@@ -288,16 +293,22 @@ START_TEST(test_refusals)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         error[0] = 0;
-        ck_assert_ptr_null(bly_vk_model_new(vk, model, bad[i][0], bad[i][1], true, true,
-                                            bad[i][2], bad[i][3], error, sizeof(error)));
+        bly_vk_weights_t *w = bly_vk_weights_new(vk, model, bad[i][0], bad[i][1], true, true, 0,
+                                                 error, sizeof(error));
+        if (w)      //  a valid range: the session arguments are the bad ones
+            ck_assert_ptr_null(bly_vk_model_new(w, bad[i][2], bad[i][3], error, sizeof(error)));
+        ck_assert_int_eq(i < 2, w == NULL);
         ck_assert_msg(strlen(error) > 0, "case %zu has no reason", i);
+        if (w)
+            ck_assert_uint_eq(bly_vk_weights_sessions(w), 0);
+        bly_vk_weights_destroy(&w);
     }
-    bly_vk_model_t *vm = bly_vk_model_new(vk, model, 0, hp->n_layer, true, true, 16, 8, error,
-                                          sizeof(error));
+    bly_vk_model_t *vm = bly_vk_model_new_whole(vk, model, 16, 8, error, sizeof(error));
     ck_assert_msg(vm != NULL, "%s", error);
     ck_assert_uint_eq(bly_vk_model_kv_bytes(vm), 2ull * hp->n_layer * 16 * hp->n_kv_head
                                                      * hp->head_dim * sizeof(float));
-    ck_assert_uint_gt(bly_vk_model_weight_bytes(vm), 0);
+    ck_assert_uint_gt(bly_vk_weights_bytes(bly_vk_model_weights(vm)), 0);
+    ck_assert_uint_gt(bly_vk_model_bytes(vm), bly_vk_model_kv_bytes(vm));
     int32_t ids[17] = {1, 2, 3}, am = -1;
     ids[1] = (int32_t) hp->n_vocab;
     ck_assert_int_eq(bly_vk_model_eval(vm, ids, 3, 0, NULL, &am), -1);
@@ -338,8 +349,7 @@ START_TEST(test_weight_types)
     ck_assert_msg(model != NULL, "%s", error);
     const bly_model_hparams_t *hp = bly_model_hparams(model);
     bly_vk_t *vk = s_open();
-    bly_vk_model_t *vm = bly_vk_model_new(vk, model, 0, hp->n_layer, true, true, 32, 4, error,
-                                          sizeof(error));
+    bly_vk_model_t *vm = bly_vk_model_new_whole(vk, model, 32, 4, error, sizeof(error));
     ck_assert_msg(vm != NULL, "%s", error);
     bly_model_ctx_t *cpu = bly_model_ctx_new(model, 0, hp->n_layer, 32, 4, 1, NULL, 0);
     float *lv = malloc(hp->n_vocab * sizeof(float)), *lc = malloc(hp->n_vocab * sizeof(float));
@@ -372,6 +382,125 @@ START_TEST(test_weight_types)
 }
 END_TEST
 
+#define S_DECODE 6
+
+//  Greedy decode of `prompt` on `vm` from position 0: the logits of the prefill and of each
+//  of S_DECODE steps, S_DECODE + 1 rows of n_vocab, into `out`.
+static void
+s_decode(bly_vk_model_t *vm, const s_golden_t *prompt, size_t n_vocab, float *out)
+{
+    int32_t am = -1;
+    ck_assert_int_eq(bly_vk_model_eval(vm, prompt->ids, prompt->n_ids, 0, out, &am), 0);
+    for (size_t s = 0; s < S_DECODE; s++)
+        ck_assert_int_eq(bly_vk_model_eval(vm, &am, 1, prompt->n_ids + s,
+                                           out + (s + 1) * n_vocab, &am), 0);
+}
+
+//  Two sessions on one weight set, their steps interleaved, give bit for bit the logits of
+//  each run alone on its own weights; the sessions hold the weights after their creator lets
+//  go, in either destroy order.
+START_TEST(test_sessions_shared)
+{
+    bly_model_t *model = s_load("qwen3-tiny-q8");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    s_golden_t g[S_PROMPTS];
+    s_load_golden("qwen3-tiny-q8", g);
+    size_t nv = hp->n_vocab, rows = S_DECODE + 1;
+    float *ref = malloc(2 * rows * nv * sizeof(float)), *got = calloc(2 * rows * nv, 4);
+    ck_assert(ref && got);
+    bly_vk_t *vk = s_open();
+    for (size_t k = 0; k < 2; k++) {
+        bly_vk_model_t *alone = bly_vk_model_new_whole(vk, model, 64, 8, NULL, 0);
+        ck_assert_ptr_nonnull(alone);
+        s_decode(alone, &g[k], nv, ref + k * rows * nv);
+        bly_vk_model_destroy(&alone);
+    }
+    bly_vk_weights_t *w = bly_vk_weights_new(vk, model, 0, hp->n_layer, true, true, 0, NULL, 0);
+    ck_assert_ptr_nonnull(w);
+    bly_vk_model_t *s[2] = {bly_vk_model_new(w, 64, 8, NULL, 0), bly_vk_model_new(w, 64, 8,
+                                                                                   NULL, 0)};
+    ck_assert(s[0] && s[1]);
+    ck_assert_uint_eq(bly_vk_weights_sessions(w), 2);
+    ck_assert_uint_eq(bly_vk_weights_session_bytes(w), 2 * bly_vk_model_bytes(s[0]));
+    bly_vk_weights_destroy(&w);     //  the creator lets go first
+    int32_t am[2];
+    for (size_t k = 0; k < 2; k++)
+        ck_assert_int_eq(bly_vk_model_eval(s[k], g[k].ids, g[k].n_ids, 0, got + k * rows * nv,
+                                           &am[k]), 0);
+    for (size_t step = 0; step < S_DECODE; step++)
+        for (size_t k = 0; k < 2; k++) {
+            float *row = got + (k * rows + step + 1) * nv;
+            ck_assert_int_eq(bly_vk_model_eval(s[k], &am[k], 1, g[k].n_ids + step, row, &am[k]),
+                             0);
+        }
+    ck_assert_msg(memcmp(ref, got, 2 * rows * nv * sizeof(float)) == 0,
+                  "interleaved sessions differ from separate runs (max %g)",
+                  s_max_diff(ref, got, 2 * rows * nv));
+    bly_vk_model_destroy(&s[0]);
+    //  The other session still runs on the shared weights after its sibling is gone.
+    ck_assert_int_eq(bly_vk_model_eval(s[1], g[1].ids, g[1].n_ids, 0, got, &am[1]), 0);
+    ck_assert_msg(memcmp(ref + rows * nv, got, nv * sizeof(float)) == 0, "prefill again");
+    bly_vk_model_destroy(&s[1]);    //  the last reference: the weights go too
+    free(ref);
+    free(got);
+    s_close(&vk);
+    bly_model_destroy(&model);
+}
+END_TEST
+
+//  The session budget: a budget of exactly one session's bytes admits one session, refuses
+//  the next with a "busy:" reason and leaves the first working; a byte less admits none;
+//  a freed session's bytes are available again.
+START_TEST(test_sessions_budget)
+{
+    bly_model_t *model = s_load("qwen3-tiny-f32");
+    const bly_model_hparams_t *hp = bly_model_hparams(model);
+    bly_vk_t *vk = s_open();
+    char error[256] = "";
+    bly_vk_weights_t *w = bly_vk_weights_new(vk, model, 0, 1, false, false, 0, error,
+                                             sizeof(error));
+    ck_assert_msg(w != NULL, "%s", error);
+    bly_vk_model_t *probe = bly_vk_model_new(w, 16, 4, NULL, 0);
+    ck_assert_ptr_nonnull(probe);
+    uint64_t one = bly_vk_model_bytes(probe);
+    ck_assert_uint_eq(bly_vk_model_kv_bytes(probe), 2ull * 16 * hp->n_kv_head * hp->head_dim * 4);
+    bly_vk_model_destroy(&probe);
+    ck_assert_uint_eq(bly_vk_weights_session_bytes(w), 0);
+    bly_vk_weights_destroy(&w);
+
+    w = bly_vk_weights_new(vk, model, 0, 1, false, false, one - 1, NULL, 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_null(bly_vk_model_new(w, 16, 4, error, sizeof(error)));
+    ck_assert_msg(strncmp(error, "busy:", 5) == 0, "%s", error);
+    ck_assert_uint_eq(bly_vk_weights_sessions(w), 0);
+    bly_vk_weights_destroy(&w);
+
+    w = bly_vk_weights_new(vk, model, 0, 1, false, false, one, NULL, 0);
+    ck_assert_ptr_nonnull(w);
+    bly_vk_model_t *a = bly_vk_model_new(w, 16, 4, NULL, 0);
+    ck_assert_ptr_nonnull(a);
+    error[0] = 0;
+    ck_assert_ptr_null(bly_vk_model_new(w, 16, 4, error, sizeof(error)));
+    ck_assert_msg(strncmp(error, "busy:", 5) == 0, "%s", error);
+    ck_assert_uint_eq(bly_vk_weights_sessions(w), 1);
+    ck_assert_uint_eq(bly_vk_weights_session_bytes(w), one);
+    float *x = calloc(4 * hp->n_embd, sizeof(float));
+    ck_assert_ptr_nonnull(x);
+    for (size_t i = 0; i < 4 * hp->n_embd; i++)
+        x[i] = 0.01f * (float) (i % 17);
+    if (!getenv("BLY_VALGRIND"))    //  a step outlasts the fence timeout under valgrind
+        ck_assert_int_eq(bly_vk_model_run_layers(a, 0, 1, x, 4, 0), 0);
+    bly_vk_model_destroy(&a);
+    a = bly_vk_model_new(w, 16, 4, NULL, 0);     //  room again
+    ck_assert_ptr_nonnull(a);
+    bly_vk_model_destroy(&a);
+    bly_vk_weights_destroy(&w);
+    free(x);
+    s_close(&vk);
+    bly_model_destroy(&model);
+}
+END_TEST
+
 static Suite *
 s_suite(void)
 {
@@ -385,9 +514,11 @@ s_suite(void)
         tcase_add_test(tc, test_golden_f32);
         tcase_add_test(tc, test_golden_q8);
         tcase_add_test(tc, test_stages);
+        tcase_add_test(tc, test_sessions_shared);
         tcase_add_loop_test(tc, test_weight_types, 0, 3);
     }
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_sessions_budget);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -63,7 +63,8 @@ F32="$MODELS/qwen3-tiny-f32.gguf"
 
 # 0. testnet init refuses bad mesh options.
 for bad in "--shards 3" "--shards 0 --model $Q8" "--shards 9 --model $Q8" \
-           "--shards 3 --model $Q8 --backend vulkan" "--shards 3 --model /nonexistent" \
+           "--shards 3 --model $Q8 --backend opencl" "--shards 3 --model $Q8 --backend vulkan:99" \
+           "--shards 3 --model /nonexistent" \
            "--spares 1 --model $Q8"; do
   # shellcheck disable=SC2086
   if "$BLYAN" testnet init --dir "$DIR/bad" $bad >/dev/null 2>&1; then fail "init accepted: $bad"; fi
@@ -121,6 +122,10 @@ for i in $(seq 1 16); do
   same_ids "$DIR/ref48.json" "$DIR/conc$i.json" || fail "concurrent session $i differs"
 done
 echo "mesh.sh: 16 concurrent sessions equal the reference"
+# Their decode steps queued at the shards and ran as batches (one pass for several sessions).
+grep -h "decode steps in one pass" "$DIR"/net-*/shard*/node.log | head -3 | grep -q . \
+  || fail "no shard batched the concurrent sessions' decode steps"
+echo "mesh.sh: shards batched concurrent decode steps: $(grep -h "decode steps in one pass" "$DIR"/net-*/shard*/node.log | head -1 | sed 's/.*shard: //')"
 
 # 5. Hostile input while a generation runs.
 "${CHAT[@]}" --prompt "Hello world" --n-predict 300 --request-id victim > "$DIR/victim.json" &
