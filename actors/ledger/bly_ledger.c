@@ -523,6 +523,7 @@ bly_ledger_destroy(bly_ledger_t **self_p)
     if (!self)
         return;
     free(self->undo);
+    free(self->journal);
     free(self->seen);
     free(self->sigcache);
     free(self->pol);
@@ -780,11 +781,44 @@ bly_ledger_block_abort(bly_ledger_t *self)
     self->open = false;
 }
 
+//  A following store writes these rows at its next flush.
+static void
+s_journal(bly_ledger_t *self)
+{
+    size_t need = self->journal_count + self->undo_count;
+    if (need > self->journal_capacity) {
+        size_t cap = self->journal_capacity ? self->journal_capacity : 1024;
+        while (cap < need)
+            cap *= 2;
+        bly_ledger_undo_t *j = realloc(self->journal, cap * sizeof(*j));
+        //  The block is already applied: losing its rows would make the store wrong.
+        bly_assert(j);
+        self->journal = j;
+        self->journal_capacity = cap;
+    }
+    for (size_t i = 0; i < self->undo_count; i++) {
+        const bly_ledger_undo_t *e = &self->undo[i];
+        if (e->kind == BLY_LEDGER_UNDO_ACCOUNT || e->kind == BLY_LEDGER_UNDO_SEEN ||
+            (e->kind == BLY_LEDGER_UNDO_POL && e->index < self->journal_pol_base))
+            self->journal[self->journal_count++] = *e;
+    }
+}
+
+void
+bly_ledger_set_verified(bly_ledger_t *self, bly_ledger_verified_fn *fn, void *ctx)
+{
+    bly_assert(self);
+    self->verified = fn;
+    self->verified_ctx = ctx;
+}
+
 void
 bly_ledger_block_commit(bly_ledger_t *self)
 {
     bly_assert(self);
     bly_assert(self->open);
+    if (self->journal_on)
+        s_journal(self);
     self->height = self->open_height;
     self->time_ms = self->open_time_ms;
     memcpy(self->block_hash, self->open_hash, 32);

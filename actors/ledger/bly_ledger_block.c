@@ -36,8 +36,8 @@ s_tx_root(const bly_ledger_msg_t *block, uint8_t out[32])
 }
 
 //  Header hash: SHA-256 of the block_header message with the block's fields.
-static int
-s_header_hash(const bly_ledger_msg_t *block, uint8_t out[32])
+int
+bly_ledger_header_hash(const bly_ledger_msg_t *block, uint8_t out[32])
 {
     bly_ledger_msg_t *h = bly_ledger_msg_new(BLY_LEDGER_MSG_BLOCK_HEADER);
     if (!h)
@@ -104,8 +104,9 @@ s_apply_blob(bly_ledger_t *self, const uint8_t *data, size_t size, char *err, si
 }
 
 int
-bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
-                       size_t err_size)
+bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block, size_t size,
+                          const bly_ledger_evidence_t *evidence, size_t evidence_count,
+                          size_t *slashed, char *err, size_t err_size)
 {
     bly_assert(self);
     bly_assert(block);
@@ -127,7 +128,8 @@ bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, ch
     if (s_check_header(self, b, err, err_size))
         goto out;
     size_t n = bly_ledger_msg_txs_count(b);
-    if (bly_ledger_open(self, n)) {
+    //  Room for the replay-set entries of the transactions and of the evidence.
+    if (bly_ledger_open(self, n + evidence_count)) {
         s_fail(err, err_size, "block: out of memory or replay set full");
         goto out;
     }
@@ -145,7 +147,18 @@ bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, ch
             goto out;
         }
     }
-    if (s_header_hash(b, self->open_hash)) {
+    size_t punished = 0;
+    for (size_t i = 0; i < evidence_count; i++) {
+        char why_ev[160];
+        if (bly_ledger_evidence_apply(self, &evidence[i], why_ev, sizeof(why_ev)) == 0)
+            punished++;
+        else
+            bly_log_info("ledger: block %llu: evidence %zu skipped: %s",
+                         (unsigned long long) self->open_height, i, why_ev);
+    }
+    if (slashed)
+        *slashed = punished;
+    if (bly_ledger_header_hash(b, self->open_hash)) {
         s_fail(err, err_size, "block: out of memory");
         bly_ledger_block_abort(self);
         goto out;
@@ -155,6 +168,13 @@ bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, ch
 out:
     bly_ledger_msg_destroy(&b);
     return rc;
+}
+
+int
+bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
+                       size_t err_size)
+{
+    return bly_ledger_block_begin_ev(self, block, size, NULL, 0, NULL, err, err_size);
 }
 
 int

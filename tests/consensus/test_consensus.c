@@ -73,8 +73,9 @@ s_r_check(void *self, uint64_t h, const uint8_t *p, uint32_t size)
 
 static int
 s_r_apply(void *self, uint64_t h, const uint8_t *p, uint32_t size, const uint16_t *off,
-          uint32_t off_count, uint8_t hash[32])
+          uint32_t off_count, const uint8_t *evidence, uint8_t hash[32])
 {
+    (void) evidence;
     return bly_kvapp_apply(((s_replica_t *) self)->app, h, p, size, off, off_count, hash);
 }
 
