@@ -219,8 +219,11 @@ s_broadcast(s_cons_t *self, const char *kind, const uint8_t *data, size_t size)
         s_send(self, (int32_t) i, kind, data, size);
 }
 
+//  Timers count from `base`: the moment the core's call returned, not the moment
+//  the effect before it (an fsync) finished, so the commit's fsyncs overlap
+//  timeoutCommit instead of adding to it.
 static void
-s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t delay_ms)
+s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t base, int64_t delay_ms)
 {
     s_timer_t *slot = NULL;
     for (int i = 0; i < S_TIMERS_MAX && !slot; i++)
@@ -230,12 +233,13 @@ s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t delay_ms)
         if (!self->timers[i].used)
             slot = &self->timers[i];
     bly_assert(slot);
-    *slot = (s_timer_t){true, *t, zclock_mono() + (delay_ms > 0 ? delay_ms : 0)};
+    *slot = (s_timer_t){true, *t, base + (delay_ms > 0 ? delay_ms : 0)};
 }
 
 static void
 s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
 {
+    int64_t base = zclock_mono();
     for (uint32_t i = 0; i < fx->count && !self->failed; i++) {
         const bly_cons_effect_t *e = &fx->items[i];
         switch (e->kind) {
@@ -260,7 +264,7 @@ s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
             s_send(self, e->peer, "C", e->data, e->size);
             break;
         case BLY_CONS_FX_TIMER:
-            s_timer_set(self, &e->timer, e->delay_ms);
+            s_timer_set(self, &e->timer, base, e->delay_ms);
             break;
         case BLY_CONS_FX_COMMIT:
             s_commit(self, e->data, e->size);

@@ -47,6 +47,12 @@ struct bly_ledger_t {
     size_t slot_count;
     size_t slot_capacity;
     uint8_t *scratch;                //  Merkle level buffer (slot_capacity x 32).
+    uint64_t shape;                  //  Bumped whenever a slot is inserted or removed.
+    uint8_t *tree;                   //  Account tree, every level, leaves first.
+    uint32_t *tree_dirty;            //  Node indexes to rehash (one level at a time).
+    size_t tree_cap;                 //  Nodes `tree` and `tree_dirty` hold.
+    size_t tree_leaves;              //  Leaves when the tree was built (0: not built).
+    uint64_t tree_shape;             //  `shape` when the tree was built.
     bly_ledger_pol_t *pol;           //  PoL nodes in commit order.
     size_t pol_count;
     size_t pol_capacity;
