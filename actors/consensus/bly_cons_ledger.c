@@ -196,9 +196,8 @@ s_check(void *self_, uint64_t height, const uint8_t *payload, uint32_t size)
     bly_assert(self);
     char err[256];
     if (height != bly_ledger_height(self->ledger) + 1 ||
-        bly_ledger_block_begin(self->ledger, payload, size, err, sizeof(err)) != 0)
+        bly_ledger_block_check(self->ledger, payload, size, err, sizeof(err)) != 0)
         return -1;
-    bly_ledger_block_abort(self->ledger);
     return 0;
 }
 

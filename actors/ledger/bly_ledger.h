@@ -204,6 +204,11 @@ BLY_MUST_USE int bly_ledger_block_build(bly_ledger_t *self, const uint8_t *const
 //  _commit or _abort), or -1 with a reason: state unchanged, no block open.
 BLY_MUST_USE int bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size,
                                         char *err, size_t err_size);
+//  Validate an encoded block exactly as _begin does, then drop it (_abort): the
+//  state is unchanged either way. Cheaper than _begin + _abort: the pending app hash
+//  is not computed. Returns 0 when the block would apply, or -1 with a reason.
+BLY_MUST_USE int bly_ledger_block_check(bly_ledger_t *self, const uint8_t *block, size_t size,
+                                        char *err, size_t err_size);
 //  Make the open block committed (new height, block hash, app hash).
 void bly_ledger_block_commit(bly_ledger_t *self);
 //  Drop the open block: the state is exactly as before _begin.

@@ -103,10 +103,12 @@ s_apply_blob(bly_ledger_t *self, const uint8_t *data, size_t size, char *err, si
     return rc;
 }
 
-int
-bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block, size_t size,
-                          const bly_ledger_evidence_t *evidence, size_t evidence_count,
-                          size_t *slashed, char *err, size_t err_size)
+//  Begin a block; the app hash of the pending state is computed only when
+//  `app_hash` (a check that aborts right after does not need it).
+static int
+s_begin(bly_ledger_t *self, const uint8_t *block, size_t size,
+        const bly_ledger_evidence_t *evidence, size_t evidence_count, size_t *slashed,
+        bool app_hash, char *err, size_t err_size)
 {
     bly_assert(self);
     bly_assert(block);
@@ -163,7 +165,8 @@ bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block, size_t size,
         bly_ledger_block_abort(self);
         goto out;
     }
-    bly_ledger_compute_app_hash(self, self->app_hash);
+    if (app_hash)
+        bly_ledger_compute_app_hash(self, self->app_hash);
     rc = 0;
 out:
     bly_ledger_msg_destroy(&b);
@@ -171,10 +174,28 @@ out:
 }
 
 int
+bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block, size_t size,
+                          const bly_ledger_evidence_t *evidence, size_t evidence_count,
+                          size_t *slashed, char *err, size_t err_size)
+{
+    return s_begin(self, block, size, evidence, evidence_count, slashed, true, err, err_size);
+}
+
+int
 bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
                        size_t err_size)
 {
-    return bly_ledger_block_begin_ev(self, block, size, NULL, 0, NULL, err, err_size);
+    return s_begin(self, block, size, NULL, 0, NULL, true, err, err_size);
+}
+
+int
+bly_ledger_block_check(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
+                       size_t err_size)
+{
+    if (s_begin(self, block, size, NULL, 0, NULL, false, err, err_size) != 0)
+        return -1;
+    bly_ledger_block_abort(self);
+    return 0;
 }
 
 int

@@ -33,7 +33,16 @@ s_block_ok(bly_ledger_t *l, uint8_t **txs, size_t *sizes, size_t n)
                                             &used),
                      0);
     ck_assert_uint_eq(used, n);
-    int rc = bly_ledger_block_apply(l, b, bs, err, sizeof(err));
+    //  A check passes and changes nothing; then the block applies.
+    uint8_t app[32];
+    memcpy(app, bly_ledger_app_hash(l), 32);
+    uint64_t height = bly_ledger_height(l);
+    int rc = bly_ledger_block_check(l, b, bs, err, sizeof(err));
+    ck_assert_msg(rc == 0, "block check refused: %s", err);
+    ck_assert(!bly_ledger_block_is_open(l));
+    ck_assert_mem_eq(bly_ledger_app_hash(l), app, 32);
+    ck_assert_uint_eq(bly_ledger_height(l), height);
+    rc = bly_ledger_block_apply(l, b, bs, err, sizeof(err));
     ck_assert_msg(rc == 0, "block refused: %s", err);
     free(b);
     for (size_t i = 0; i < n; i++)
@@ -62,6 +71,9 @@ s_rejected(bly_ledger_t *l, uint8_t *tx, size_t size, const char *why)
     uint8_t *b = NULL;
     size_t bs = 0;
     ck_assert_int_eq(fx_raw_block(l, &tx, &size, 1, s_k.pk[0], &b, &bs), 0);
+    err[0] = '\0';
+    ck_assert_int_eq(bly_ledger_block_check(l, b, bs, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, why), "check reason '%s' lacks '%s'", err, why);
     err[0] = '\0';
     ck_assert_int_eq(bly_ledger_block_begin(l, b, bs, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, why), "block reason '%s' lacks '%s'", err, why);
