@@ -759,6 +759,27 @@ s_lrep_fire(s_lrep_t *reps, int64_t now)
     return at;
 }
 
+//  Validator 3 equivocates: two prevotes for made-up blocks at height 1, round 0,
+//  queued to every other replica (besides its real one).
+static void
+s_lrep_equivocate(void)
+{
+    for (uint8_t k = 1; k <= 2; k++) {
+        bly_cons_msg_t pv = {.type = BLY_CONS_PREVOTE,
+                             .vote = {.type = BLY_CONS_PREVOTE, .height = 1, .pol_round = -1,
+                                      .validator = 3, .has_id = true, .id = {k, 0xee}}};
+        bly_cons_vote_sign(&pv.vote, "ledger-chain", s_sk[3]);
+        uint8_t wire[256];
+        size_t n = bly_cons_msg_encode(&pv, wire, sizeof(wire));
+        ck_assert_uint_gt(n, 0);
+        for (int32_t to = 0; to < 3; to++) {
+            s_lmsg_t *m = &s_lq[s_lq_tail++ % S_LQ_MAX];
+            *m = (s_lmsg_t){.to = to, .from = 3, .data = malloc(n), .size = n};
+            memcpy(m->data, wire, n);
+        }
+    }
+}
+
 START_TEST(test_ledger_cluster)
 {
     s_keys();
@@ -814,22 +835,7 @@ START_TEST(test_ledger_cluster)
     int64_t now = 0;
     for (int32_t i = 0; i < 4; i++)
         s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
-    //  Validator 3 equivocates: two prevotes for made-up blocks at height 1, round 0,
-    //  to every other replica (besides its real one).
-    for (uint8_t k = 1; k <= 2; k++) {
-        bly_cons_msg_t pv = {.type = BLY_CONS_PREVOTE,
-                             .vote = {.type = BLY_CONS_PREVOTE, .height = 1, .pol_round = -1,
-                                      .validator = 3, .has_id = true, .id = {k, 0xee}}};
-        bly_cons_vote_sign(&pv.vote, "ledger-chain", s_sk[3]);
-        uint8_t wire[256];
-        size_t n = bly_cons_msg_encode(&pv, wire, sizeof(wire));
-        ck_assert_uint_gt(n, 0);
-        for (int32_t to = 0; to < 3; to++) {
-            s_lmsg_t *m = &s_lq[s_lq_tail++ % S_LQ_MAX];
-            *m = (s_lmsg_t){.to = to, .from = 3, .data = malloc(n), .size = n};
-            memcpy(m->data, wire, n);
-        }
-    }
+    s_lrep_equivocate();
     for (int steps = 0; steps < 100000; steps++) {
         bool done = true;
         for (int32_t i = 0; i < 4; i++)
