@@ -772,7 +772,7 @@ bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
     self->pool_count = kept;
     uint8_t app_hash[BLY_CONS_ID_SIZE];
     if (self->app.apply(self->app.self, hdr.height, hdr.payload, hdr.payload_size, offenders,
-                        hdr.evidence_count, app_hash) != 0) {
+                        hdr.evidence_count, hdr.evidence, app_hash) != 0) {
         bly_log_error("consensus: the application failed to apply committed block %llu",
                       (unsigned long long) hdr.height);
         return -1;

@@ -32,10 +32,12 @@ typedef struct {
     //  0 when `payload` is valid on top of the current state, else -1.
     int (*check)(void *self, uint64_t height, const uint8_t *payload, uint32_t size);
     //  Apply a committed block's payload and punish `offenders` (validator
-    //  indexes proven to equivocate). Writes the new app hash. 0 or -1
-    //  (-1 is fatal: the block was checked before).
+    //  indexes proven to equivocate; `evidence` holds the proofs, in the same
+    //  order: offender_count x 2 encoded votes of BLY_CONS_VOTE_SIZE bytes).
+    //  Writes the new app hash. 0 or -1 (-1 is fatal: the block was checked
+    //  before).
     int (*apply)(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
-                 const uint16_t *offenders, uint32_t offender_count,
+                 const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
                  uint8_t app_hash[BLY_CONS_ID_SIZE]);
     //  The current app hash (after the last applied block, or genesis).
     void (*hash)(void *self, uint8_t app_hash[BLY_CONS_ID_SIZE]);

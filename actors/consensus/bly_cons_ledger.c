@@ -10,6 +10,9 @@
 
 //  Pooled bytes at most: two full ledger blocks.
 #define S_POOL_BYTES_MAX (2u * BLY_LEDGER_BLOCK_BYTES_MAX)
+//  Slots of the pool's id set (open addressing, load at most one half).
+#define S_SET_SLOTS (2u * BLY_MEMPOOL_TX_MAX)
+_Static_assert((S_SET_SLOTS & (S_SET_SLOTS - 1)) == 0, "the id set is a power of two");
 
 struct _bly_cons_ledger_t {
     bly_ledger_t *ledger;                        //  Borrowed.
@@ -21,8 +24,34 @@ struct _bly_cons_ledger_t {
     uint8_t (*hashes)[BLY_LEDGER_HASH_SIZE];
     uint32_t count;
     size_t bytes;
+    uint8_t (*set)[BLY_LEDGER_HASH_SIZE];        //  Ids of the pool; all-zero = empty.
+    const uint8_t (*validators)[BLY_CONS_PUBKEY_SIZE];  //  Keys by validator index.
+    uint32_t validator_count;
     uint64_t offences;                           //  Evidence items committed.
+    uint64_t slashed;                            //  Of which the ledger punished.
 };
+
+static const uint8_t s_zero[BLY_LEDGER_HASH_SIZE];
+
+//  Slot of `id` in the set: where it is, or the empty slot where it would go.
+static uint32_t
+s_set_slot(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE])
+{
+    uint32_t i = (id[0] | (uint32_t) id[1] << 8 | (uint32_t) id[2] << 16) & (S_SET_SLOTS - 1);
+    for (uint32_t n = 0; n < S_SET_SLOTS; n++, i = (i + 1) & (S_SET_SLOTS - 1))
+        if (memcmp(self->set[i], id, BLY_LEDGER_HASH_SIZE) == 0 ||
+            memcmp(self->set[i], s_zero, BLY_LEDGER_HASH_SIZE) == 0)
+            return i;
+    bly_assert(!"mempool id set full");  //  Never: at most half full.
+    return 0;
+}
+
+static bool
+s_pooled(void *self_, const uint8_t id[BLY_LEDGER_HASH_SIZE])
+{
+    const bly_cons_ledger_t *self = self_;
+    return memcmp(self->set[s_set_slot(self, id)], id, BLY_LEDGER_HASH_SIZE) == 0;
+}
 
 bly_cons_ledger_t *
 bly_cons_ledger_new(bly_ledger_t *ledger, const uint8_t proposer[BLY_LEDGER_KEY_SIZE],
@@ -40,10 +69,14 @@ bly_cons_ledger_new(bly_ledger_t *ledger, const uint8_t proposer[BLY_LEDGER_KEY_
     self->txs = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->txs));
     self->sizes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->sizes));
     self->hashes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->hashes));
-    if (!self->txs || !self->sizes || !self->hashes) {
+    self->set = calloc(S_SET_SLOTS, sizeof(*self->set));
+    if (!self->txs || !self->sizes || !self->hashes || !self->set) {
         bly_cons_ledger_destroy(&self);
         return NULL;
     }
+    //  A pooled transaction was verified when it was admitted: the ledger skips its
+    //  signature in valid(v), on commit and when the pool is pruned.
+    bly_ledger_set_verified(ledger, s_pooled, self);
     return self;
 }
 
@@ -56,6 +89,9 @@ bly_cons_ledger_destroy(bly_cons_ledger_t **self_p)
         return;
     for (uint32_t i = 0; self->txs && i < self->count; i++)
         free(self->txs[i]);
+    if (self->set)
+        bly_ledger_set_verified(self->ledger, NULL, NULL);
+    free(self->set);
     free(self->hashes);
     free(self->sizes);
     free(self->txs);
@@ -70,14 +106,18 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     bly_assert(self);
     bly_assert(tx);
     uint8_t hash[BLY_LEDGER_HASH_SIZE];
-    if (bly_ledger_tx_check(self->ledger, tx, size, hash, err, err_size) != 0)
+    if (size > BLY_LEDGER_TX_SIZE_MAX) {
+        snprintf(err, err_size, "transaction larger than %u bytes", BLY_LEDGER_TX_SIZE_MAX);
         return -1;
-    for (uint32_t i = 0; i < self->count; i++) {
-        if (memcmp(self->hashes[i], hash, BLY_LEDGER_HASH_SIZE) == 0) {
-            snprintf(err, err_size, "transaction already pending");
-            return -1;
-        }
     }
+    //  Duplicates first: a relayed copy of a pooled transaction costs one hash.
+    bly_ledger_tx_hash(tx, size, hash);
+    if (s_pooled(self, hash)) {
+        snprintf(err, err_size, "transaction already pending");
+        return -1;
+    }
+    if (bly_ledger_tx_check(self->ledger, tx, size, NULL, err, err_size) != 0)
+        return -1;
     if (self->count == BLY_MEMPOOL_TX_MAX || self->bytes + size > S_POOL_BYTES_MAX) {
         snprintf(err, err_size, "mempool full");
         return -1;
@@ -91,12 +131,14 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     self->txs[self->count] = copy;
     self->sizes[self->count] = size;
     memcpy(self->hashes[self->count], hash, BLY_LEDGER_HASH_SIZE);
+    memcpy(self->set[s_set_slot(self, hash)], hash, BLY_LEDGER_HASH_SIZE);
     self->count++;
     self->bytes += size;
     return 0;
 }
 
-//  After a commit: keep only what still applies to the new state.
+//  After a commit: keep only what still applies to the new state (signatures
+//  are not checked again: the set still holds every pooled id here).
 static void
 s_prune(bly_cons_ledger_t *self)
 {
@@ -115,6 +157,10 @@ s_prune(bly_cons_ledger_t *self)
         kept++;
     }
     self->count = kept;
+    memset(self->set, 0, S_SET_SLOTS * sizeof(*self->set));
+    for (uint32_t i = 0; i < kept; i++)
+        memcpy(self->set[s_set_slot(self, self->hashes[i])], self->hashes[i],
+               BLY_LEDGER_HASH_SIZE);
 }
 
 static uint32_t
@@ -150,27 +196,47 @@ s_check(void *self_, uint64_t height, const uint8_t *payload, uint32_t size)
     bly_assert(self);
     char err[256];
     if (height != bly_ledger_height(self->ledger) + 1 ||
-        bly_ledger_block_begin(self->ledger, payload, size, err, sizeof(err)) != 0)
+        bly_ledger_block_check(self->ledger, payload, size, err, sizeof(err)) != 0)
         return -1;
-    bly_ledger_block_abort(self->ledger);
     return 0;
 }
 
 static int
 s_apply(void *self_, uint64_t height, const uint8_t *payload, uint32_t size,
-        const uint16_t *offenders, uint32_t offender_count, uint8_t app_hash[BLY_CONS_ID_SIZE])
+        const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
+        uint8_t app_hash[BLY_CONS_ID_SIZE])
 {
     bly_cons_ledger_t *self = self_;
     bly_assert(self);
+    bly_assert(offender_count <= BLY_CONS_BLOCK_EVIDENCE_MAX);
     char err[256];
+    if (height <= bly_ledger_height(self->ledger)) {
+        //  Replay of a block the ledger's store already holds (restart): nothing to do.
+        memcpy(app_hash, bly_ledger_app_hash(self->ledger), BLY_CONS_ID_SIZE);
+        return 0;
+    }
+    bly_ledger_evidence_t ev[BLY_CONS_BLOCK_EVIDENCE_MAX];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < offender_count; i++) {
+        if (offenders[i] >= self->validator_count)
+            continue;    //  No key known for it: the ledger could not check it.
+        memcpy(ev[n].offender, self->validators[offenders[i]], BLY_LEDGER_KEY_SIZE);
+        ev[n].vote_a = evidence + (size_t) i * 2 * BLY_CONS_VOTE_SIZE;
+        ev[n].vote_b = ev[n].vote_a + BLY_CONS_VOTE_SIZE;
+        n++;
+    }
+    size_t slashed = 0;
     if (height != bly_ledger_height(self->ledger) + 1 ||
-        bly_ledger_block_begin(self->ledger, payload, size, err, sizeof(err)) != 0) {
-        bly_log_error("consensus: committed block %llu does not apply to the ledger",
-                      (unsigned long long) height);
+        bly_ledger_block_begin_ev(self->ledger, payload, size, ev, n, &slashed, err,
+                                  sizeof(err)) != 0) {
+        bly_log_error("consensus: committed block %llu does not apply to the ledger: %s",
+                      (unsigned long long) height,
+                      height == bly_ledger_height(self->ledger) + 1 ? err : "not the next height");
         return -1;
     }
     bly_ledger_block_commit(self->ledger);
     self->offences += offender_count;
+    self->slashed += slashed;
     s_prune(self);
     memcpy(app_hash, bly_ledger_app_hash(self->ledger), BLY_CONS_ID_SIZE);
     return 0;
@@ -212,4 +278,19 @@ bly_cons_ledger_offences(const bly_cons_ledger_t *self)
 {
     bly_assert(self);
     return self->offences;
+}
+
+uint64_t
+bly_cons_ledger_slashed(const bly_cons_ledger_t *self)
+{
+    bly_assert(self);
+    return self->slashed;
+}
+
+void
+bly_cons_ledger_set_validators(bly_cons_ledger_t *self, const bly_cons_config_t *config)
+{
+    bly_assert(self && config);
+    self->validators = (const uint8_t(*)[BLY_CONS_PUBKEY_SIZE]) config->pubkeys;
+    self->validator_count = config->validator_count;
 }

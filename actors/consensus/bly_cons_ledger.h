@@ -10,10 +10,16 @@
     (a second spend of one nonce) and after every commit the pool drops
     what no longer applies.
 
-    Not done: slashing through the ledger. The ledger's slash transaction
-    verifies votes in the ledger schema's own vote format, which consensus
-    votes do not use; committed consensus evidence therefore reaches
-    bly_ledger only as a count (see bly_cons_ledger_offences).
+    A pooled transaction's signature was verified on admission: the ledger
+    is told so (bly_ledger_set_verified) and never verifies it again, in
+    valid(v), on commit or when the pool is pruned.
+
+    Committed evidence goes to the ledger with the block
+    (bly_ledger_block_begin_ev): the ledger checks both consensus votes
+    against the offender's key and burns slash_bps of its stake, once per
+    (validator, height, round, step). Blocks at or below the ledger's height
+    (a restart replaying the commit log over a store that already holds
+    them) are skipped.
     ========================================================================= */
 
 #ifndef BLY_CONS_LEDGER_H_INCLUDED
@@ -46,7 +52,13 @@ BLY_MUST_USE int bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *
 
 //  Pending transactions.
 uint32_t bly_cons_ledger_pending(const bly_cons_ledger_t *self);
-//  Offences committed in consensus blocks so far.
+//  Offences committed in consensus blocks so far, and of those the ones the
+//  ledger punished (the others were punished before or did not check out).
 uint64_t bly_cons_ledger_offences(const bly_cons_ledger_t *self);
+uint64_t bly_cons_ledger_slashed(const bly_cons_ledger_t *self);
+
+//  The validator keys (by index) of the consensus config, borrowed: offenders of
+//  committed evidence are named by index. Without it evidence punishes no one.
+void bly_cons_ledger_set_validators(bly_cons_ledger_t *self, const bly_cons_config_t *config);
 
 #endif

@@ -25,6 +25,7 @@
 #define S_TIMERS_MAX 8             //  One pending timer per kind (5 kinds) is enough.
 #define S_REC_HEADER 12            //  Record: u32 size, 8-byte BLAKE2b of the data.
 #define S_PEER_IDS_MAX (BLY_CONS_VALIDATORS_MAX * 65)
+#define S_RELAY_BYTES (64 * 1024)  //  Client transactions relayed to peers in one frame.
 
 typedef struct {
     bool used;
@@ -39,9 +40,8 @@ typedef struct {
     zsock_t *peers[BLY_CONS_VALIDATORS_MAX];        //  DEALER per other replica.
     char peer_z85[BLY_CONS_VALIDATORS_MAX][BLY_IDENTITY_Z85_SIZE];
     zpoller_t *poller;
-    bly_ledger_store_t *store;                      //  LMDB query front.
-    bly_ledger_t *front;                            //  Its ledger.
-    bly_ledger_t *ledger;                           //  The core's application state.
+    bly_ledger_store_t *store;                      //  LMDB: state, blocks, queries.
+    bly_ledger_t *ledger;                           //  The one ledger (store follows it).
     bly_cons_ledger_t *app;
     bly_cons_sigcache_t *sigcache;
     bly_cons_core_t *core;
@@ -54,6 +54,11 @@ typedef struct {
     uint32_t *sizes;
     uint64_t heights, cap;                          //  Records, capacity.
     uint8_t *buf;                                   //  One record (BLY_CONS_MSG_SIZE_MAX).
+    const uint8_t *flush_blocks[BLY_CONS_EFFECTS_MAX];  //  Ledger blocks committed in
+    size_t flush_sizes[BLY_CONS_EFFECTS_MAX];           //  this core call, not in LMDB yet.
+    uint32_t flush_count;
+    uint8_t *relay;                                 //  Client transactions to relay.
+    size_t relay_size;
     s_timer_t timers[S_TIMERS_MAX];
     uint64_t relayed, refused_frames;
     bly_ratelimit_t log_limit;
@@ -141,28 +146,40 @@ s_load(void *self_, uint64_t height, uint8_t *buf, uint32_t max)
     return s_rec_read(self->log_fd, self->offsets[height - 1], buf);
 }
 
-//  Apply a stored COMMIT's ledger block to the LMDB front (if it is the next).
+//  Note a stored COMMIT's ledger block for the next flush, when the store lacks it.
 static int
-s_front_apply(s_cons_t *self, const uint8_t *data, size_t size)
+s_flush_add(s_cons_t *self, const uint8_t *data, size_t size)
 {
     bly_cons_msg_t msg;
     bly_cons_block_t hdr;
-    char err[256];
     if (bly_cons_msg_decode(&msg, data, size) != 0 ||
         bly_cons_block_decode(&hdr, msg.block, msg.block_size) != 0)
         return -1;
-    if (hdr.height <= bly_ledger_height(self->front))
+    if (hdr.height <= bly_ledger_store_followed_height(self->ledger))
         return 0;
-    if (bly_ledger_store_apply(self->store, self->front, hdr.payload, hdr.payload_size, err,
-                               sizeof(err)) != 0) {
-        bly_log_error("consensus: block %" PRIu64 " not stored: %s", hdr.height, err);
-        return -1;
-    }
+    bly_assert(self->flush_count < BLY_CONS_EFFECTS_MAX);
+    self->flush_blocks[self->flush_count] = hdr.payload;
+    self->flush_sizes[self->flush_count++] = hdr.payload_size;
     return 0;
 }
 
-//  A decided block: durable in the commit log, then in LMDB; the WAL of the
-//  decided height is no longer needed.
+//  The blocks the core committed into the ledger (in memory) since the last
+//  flush, and the rows they changed: one LMDB write transaction.
+static int
+s_flush(s_cons_t *self)
+{
+    char err[256];
+    int rc = bly_ledger_store_flush(self->store, self->ledger, self->flush_blocks,
+                                    self->flush_sizes, self->flush_count, err, sizeof(err));
+    self->flush_count = 0;
+    if (rc != 0)
+        bly_log_error("consensus: %s", err);
+    return rc;
+}
+
+//  A decided block: durable in the commit log (the ledger applied it in memory;
+//  LMDB gets it at the flush after this core call, and a crash before that
+//  replays it from here); the WAL of the decided height is no longer needed.
 static void
 s_commit(s_cons_t *self, const uint8_t *data, size_t size)
 {
@@ -173,7 +190,7 @@ s_commit(s_cons_t *self, const uint8_t *data, size_t size)
         self->failed = true;
         return;
     }
-    if (s_front_apply(self, data, size) != 0)
+    if (s_flush_add(self, data, size) != 0)
         self->failed = true;
     //  No fsync: a WAL record of a decided height left over by a crash is skipped on replay.
     if (ftruncate(self->wal_fd, 0) != 0)
@@ -202,8 +219,11 @@ s_broadcast(s_cons_t *self, const char *kind, const uint8_t *data, size_t size)
         s_send(self, (int32_t) i, kind, data, size);
 }
 
+//  Timers count from `base`: the moment the core's call returned, not the moment
+//  the effect before it (an fsync) finished, so the commit's fsyncs overlap
+//  timeoutCommit instead of adding to it.
 static void
-s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t delay_ms)
+s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t base, int64_t delay_ms)
 {
     s_timer_t *slot = NULL;
     for (int i = 0; i < S_TIMERS_MAX && !slot; i++)
@@ -213,12 +233,13 @@ s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t delay_ms)
         if (!self->timers[i].used)
             slot = &self->timers[i];
     bly_assert(slot);
-    *slot = (s_timer_t){true, *t, zclock_mono() + (delay_ms > 0 ? delay_ms : 0)};
+    *slot = (s_timer_t){true, *t, base + (delay_ms > 0 ? delay_ms : 0)};
 }
 
 static void
 s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
 {
+    int64_t base = zclock_mono();
     for (uint32_t i = 0; i < fx->count && !self->failed; i++) {
         const bly_cons_effect_t *e = &fx->items[i];
         switch (e->kind) {
@@ -243,7 +264,7 @@ s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
             s_send(self, e->peer, "C", e->data, e->size);
             break;
         case BLY_CONS_FX_TIMER:
-            s_timer_set(self, &e->timer, e->delay_ms);
+            s_timer_set(self, &e->timer, base, e->delay_ms);
             break;
         case BLY_CONS_FX_COMMIT:
             s_commit(self, e->data, e->size);
@@ -252,6 +273,9 @@ s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
             bly_assert(!"unknown effect kind");
         }
     }
+    if (self->flush_count > 0 && !self->failed && s_flush(self) != 0)
+        self->failed = true;
+    self->flush_count = 0;
 }
 
 static void
@@ -280,6 +304,46 @@ s_timer_wait(const s_cons_t *self)
 //  ---------------------------------------------------------------------
 //  Sockets
 
+//  A batch of client transactions relayed by a peer: [u16 LE size][tx]...
+//  Already pooled or no longer valid is fine; a malformed batch stops.
+static void
+s_relayed(s_cons_t *self, const uint8_t *data, size_t size)
+{
+    char err[160];
+    for (size_t at = 0; at + 2 <= size;) {  //  Bounded by the frame size.
+        size_t n = (size_t) data[at] | (size_t) data[at + 1] << 8;
+        if (n == 0 || n > BLY_LEDGER_TX_SIZE_MAX || at + 2 + n > size) {
+            self->refused_frames++;
+            return;
+        }
+        (void) !bly_cons_ledger_submit(self->app, data + at + 2, n, err, sizeof(err));
+        at += 2 + n;
+    }
+}
+
+//  Send the pending client transactions to every replica in one frame.
+static void
+s_relay_flush(s_cons_t *self)
+{
+    if (self->relay_size == 0)
+        return;
+    s_broadcast(self, "B", self->relay, self->relay_size);
+    self->relay_size = 0;
+}
+
+static void
+s_relay_add(s_cons_t *self, const uint8_t *tx, size_t size)
+{
+    bly_assert(size > 0 && size <= BLY_LEDGER_TX_SIZE_MAX);
+    if (self->relay_size + 2 + size > S_RELAY_BYTES)
+        s_relay_flush(self);
+    self->relay[self->relay_size] = (uint8_t) size;
+    self->relay[self->relay_size + 1] = (uint8_t) (size >> 8);
+    memcpy(self->relay + self->relay_size + 2, tx, size);
+    self->relay_size += 2 + size;
+    self->relayed++;
+}
+
 //  One frame from another replica: [rid][kind][data].
 static void
 s_replica_one(s_cons_t *self)
@@ -301,11 +365,8 @@ s_replica_one(s_cons_t *self)
     } else if (zframe_data(kind)[0] == 'C') {
         s_effects(self, bly_cons_core_on_message(self->core, zframe_data(data),
                                                  zframe_size(data), from, zclock_time()));
-    } else if (zframe_data(kind)[0] == 'T') {
-        char err[160];
-        //  A relayed client transaction; already pooled or no longer valid is fine.
-        (void) !bly_cons_ledger_submit(self->app, zframe_data(data), zframe_size(data), err,
-                                       sizeof(err));
+    } else if (zframe_data(kind)[0] == 'B') {
+        s_relayed(self, zframe_data(data), zframe_size(data));
     }
     zframe_destroy(&rid);
     zframe_destroy(&kind);
@@ -325,8 +386,7 @@ s_submit(void *self_, const bly_ledger_msg_t *req)
         return bly_ledger_serve_error(strcmp(err, "mempool full") == 0 ? BLY_LEDGER_ERROR_FULL
                                                                       : BLY_LEDGER_ERROR_REJECTED,
                                       err);
-    s_broadcast(self, "T", tx, size);
-    self->relayed++;
+    s_relay_add(self, tx, size);
     uint8_t hash[32];
     bly_ledger_tx_hash(tx, size, hash);
     bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT_OK);
@@ -369,9 +429,8 @@ s_cons_destroy(s_cons_t **self_p)
     bly_cons_core_destroy(&self->core);
     bly_cons_ledger_destroy(&self->app);
     bly_cons_sigcache_destroy(&self->sigcache);
-    bly_ledger_destroy(&self->ledger);
     bly_ledger_store_destroy(&self->store);
-    bly_ledger_destroy(&self->front);
+    bly_ledger_destroy(&self->ledger);
     if (self->wal_fd >= 0)
         close(self->wal_fd);
     if (self->log_fd >= 0)
@@ -381,6 +440,7 @@ s_cons_destroy(s_cons_t **self_p)
     free(self->offsets);
     free(self->sizes);
     free(self->buf);
+    free(self->relay);
     free(self);
     *self_p = NULL;
 }
@@ -406,15 +466,19 @@ s_dir(const bly_actor_args_t *args, char *dir, size_t size)
     return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-//  The validator set (genesis stakes), our index, and the timeouts.
+//  The validator set (GENESIS stakes: the set is fixed; slashing burns ledger
+//  stake but does not change voting power), our index, and the timeouts.
 static int
-s_config(s_cons_t *self, const bly_actor_args_t *args, char *err, size_t es)
+s_config(s_cons_t *self, const bly_actor_args_t *args, const bly_ledger_genesis_t *g, char *err,
+         size_t es)
 {
     const bly_manifest_t *m = args->manifest;
     bly_cons_config_t *c = &self->cfg;
     bly_ledger_account_t *v = calloc(BLY_CONS_VALIDATORS_MAX, sizeof(*v));
-    bly_assert(v);
-    size_t n = bly_ledger_validators(self->ledger, v, BLY_CONS_VALIDATORS_MAX);
+    bly_ledger_t *genesis = bly_ledger_new(g);
+    bly_assert(v && genesis);
+    size_t n = bly_ledger_validators(genesis, v, BLY_CONS_VALIDATORS_MAX);
+    bly_ledger_destroy(&genesis);
     snprintf(c->chain_id, sizeof(c->chain_id), "%s", bly_ledger_chain_id(self->ledger));
     c->validator_count = (uint32_t) (n > BLY_CONS_VALIDATORS_MAX ? 0 : n);
     c->self_index = -1;
@@ -502,9 +566,11 @@ s_recover(s_cons_t *self, const char *dir, char *err, size_t es)
     self->guard_fd = self->wal_fd < 0 ? -1 : s_open(dir, ".guard", err, es);
     if (self->guard_fd < 0)
         return -1;
+    //  LMDB may lag the commit log (a crash between the two), never lead it: blocks it
+    //  holds are skipped by the application, later ones applied and written.
     for (uint32_t size; (size = s_rec_read(self->log_fd, self->log_end, self->buf)) > 0;) {
         if (bly_cons_core_replay_commit(self->core, self->buf, size) != 0 ||
-            s_front_apply(self, self->buf, size) != 0) {
+            s_flush_add(self, self->buf, size) != 0 || s_flush(self) != 0) {
             snprintf(err, es, "commit log record %" PRIu64 " does not replay", self->heights + 1);
             return -1;
         }
@@ -513,6 +579,12 @@ s_recover(s_cons_t *self, const char *dir, char *err, size_t es)
             return -1;
         }
         self->log_end += S_REC_HEADER + size;
+    }
+    if (bly_ledger_height(self->ledger) > self->heights) {
+        snprintf(err, es, "the ledger store (height %" PRIu64 ") is ahead of the commit log "
+                 "(%" PRIu64 "): wipe %.300s to resync", bly_ledger_height(self->ledger),
+                 self->heights, dir);
+        return -1;
     }
     uint64_t off = 0, wal_records = 0;
     for (uint32_t size; (size = s_rec_read(self->wal_fd, off, self->buf)) > 0; wal_records++) {
@@ -553,9 +625,10 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
     const char *endpoint = bly_manifest_get(m, args->section, "endpoint");
     size_t map = (size_t) bly_manifest_get_int(m, args->section, "map_size_mb", 1024) << 20;
     self->buf = malloc(BLY_CONS_MSG_SIZE_MAX);
+    self->relay = malloc(S_RELAY_BYTES);
     self->sigcache = bly_cons_sigcache_new();
     int rc = -1;
-    if (!g || !self->buf || !self->sigcache)
+    if (!g || !self->buf || !self->relay || !self->sigcache)
         snprintf(err, es, "out of memory");
     else if (!endpoint || bly_manifest_get_path(m, args->section, "genesis", gpath, sizeof(gpath)))
         snprintf(err, es, "consensus needs endpoint and genesis");
@@ -563,14 +636,20 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
         snprintf(err, es, "consensus needs dir, or data_dir in the node section");
     else if (bly_ledger_genesis_load(gpath, g, err, es) == 0) {
         snprintf(ldir, sizeof(ldir), "%s/ledger", dir);
-        self->store = bly_ledger_store_open(ldir, g, map, &self->front, err, es);
-        self->ledger = self->store ? bly_ledger_new(g) : NULL;
-        rc = self->ledger ? s_config(self, args, err, es) : -1;
+        self->store = bly_ledger_store_open(ldir, g, map, &self->ledger, err, es);
+        if (self->store && bly_ledger_store_relax(self->store) != 0)
+            snprintf(err, es, "cannot set the ledger store's sync mode");
+        else if (self->store)
+            rc = s_config(self, args, g, err, es);
     }
     free(g);
     if (rc == 0) {
+        //  The store follows the one ledger: one LMDB write per core call that commits.
+        bly_ledger_store_follow(self->store, self->ledger);
         self->app = bly_cons_ledger_new(self->ledger, bly_identity_public_key(args->identity),
                                         s_load, self);
+        if (self->app)
+            bly_cons_ledger_set_validators(self->app, &self->cfg);
         self->core = bly_cons_core_new(&self->cfg, bly_identity_secret_key(args->identity),
                                        bly_cons_ledger_app(self->app));
         if (!self->app || !self->core)
@@ -584,7 +663,7 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
         return NULL;
     }
     self->serve = (bly_ledger_serve_t){.name = "consensus", .store = self->store,
-                                       .ledger = self->front, .submit = s_submit,
+                                       .ledger = self->ledger, .submit = s_submit,
                                        .submit_self = self};
     self->poller = zpoller_new(pipe, self->replica, self->client, NULL);
     bly_assert(self->poller);
@@ -623,6 +702,7 @@ bly_consensus_actor(zsock_t *pipe, void *args)
                 if (!(zsock_events(self->client) & ZMQ_POLLIN))
                     break;
             }
+            s_relay_flush(self);
         } else if (zpoller_terminated(self->poller)) {
             break;
         }

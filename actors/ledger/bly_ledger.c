@@ -163,6 +163,7 @@ bly_ledger_touch(bly_ledger_t *self, const uint8_t key[32])
         memset(&self->slots[pos], 0, sizeof(s_slot_t));
         memcpy(self->slots[pos].a.key, key, 32);
         self->slot_count++;
+        self->shape++;
         bly_ledger_undo_t *e = s_log(self, BLY_LEDGER_UNDO_ACCOUNT);
         memcpy(e->old.key, key, 32);
         e->existed = false;
@@ -375,16 +376,87 @@ bly_ledger_merkle_root(uint8_t *level, size_t n, uint8_t out[32])
     memcpy(out, level, 32);
 }
 
+//  Parent `p` of level (at `off`, `count` nodes) into the level after it.
+static void
+s_tree_parent(uint8_t *tree, size_t off, size_t count, size_t p)
+{
+    uint8_t *child = tree + (off + 2 * p) * 32, *parent = tree + (off + count + p) * 32;
+    if (2 * p + 1 < count)
+        s_node_hash(child, child + 32, parent);
+    else
+        memcpy(parent, child, 32);
+}
+
+//  Rehash the parents of the `k` dirty leaves (ascending indexes in tree_dirty),
+//  level by level; or every node when `all`. Returns the root's node offset.
+static size_t
+s_tree_update(bly_ledger_t *self, size_t k, bool all)
+{
+    size_t off = 0, count = self->slot_count;
+    while (count > 1) {  //  Halves each level.
+        size_t up = (count + 1) / 2, kept = 0;
+        for (size_t j = 0; j < (all ? up : k); j++) {
+            size_t p = all ? j : self->tree_dirty[j] / 2;
+            if (!all && kept > 0 && self->tree_dirty[kept - 1] == p)
+                continue;
+            s_tree_parent(self->tree, off, count, p);
+            if (!all)
+                self->tree_dirty[kept++] = (uint32_t) p;
+        }
+        k = kept;
+        off += count;
+        count = up;
+    }
+    return off;
+}
+
+//  The accounts' Merkle root. The tree of the last computation is kept: when no
+//  slot moved since, only the paths of leaves that changed are rehashed (a block
+//  touches a few accounts of many); otherwise it is rebuilt whole. Same root as
+//  bly_ledger_merkle_root over the leaves.
 static void
 s_accounts_root(bly_ledger_t *self, uint8_t out[32])
 {
-    for (size_t i = 0; i < self->slot_count; i++) {
+    size_t n = self->slot_count, nodes = 2 * n + 64;
+    for (size_t i = 0; i < n; i++) {
         s_slot_t *s = &self->slots[i];
         if (s->touched != 0 && s->touched == self->generation && self->open)
             s_leaf_account(&s->a, s->leaf);
-        memcpy(self->scratch + i * 32, s->leaf, 32);
     }
-    bly_ledger_merkle_root(self->scratch, self->slot_count, out);
+    if (n == 0) {
+        memset(out, 0, 32);
+        return;
+    }
+    if (self->tree_cap < nodes) {
+        uint8_t *t = realloc(self->tree, nodes * 32);
+        if (t)
+            self->tree = t;
+        uint32_t *d = realloc(self->tree_dirty, nodes * sizeof(*d));
+        if (d)
+            self->tree_dirty = d;
+        //  Out of memory: fall back to the plain root (slower, same result).
+        if (!t || !d) {
+            for (size_t i = 0; i < n; i++)
+                memcpy(self->scratch + i * 32, self->slots[i].leaf, 32);
+            bly_ledger_merkle_root(self->scratch, n, out);
+            self->tree_leaves = 0;
+            return;
+        }
+        self->tree_cap = nodes;
+        self->tree_leaves = 0;
+    }
+    bool all = self->tree_leaves != n || self->tree_shape != self->shape;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *leaf = self->tree + i * 32;
+        if (all || memcmp(leaf, self->slots[i].leaf, 32) != 0) {
+            memcpy(leaf, self->slots[i].leaf, 32);
+            self->tree_dirty[k++] = (uint32_t) i;
+        }
+    }
+    memcpy(out, self->tree + s_tree_update(self, k, all) * 32, 32);
+    self->tree_leaves = n;
+    self->tree_shape = self->shape;
 }
 
 static void
@@ -523,10 +595,13 @@ bly_ledger_destroy(bly_ledger_t **self_p)
     if (!self)
         return;
     free(self->undo);
+    free(self->journal);
     free(self->seen);
     free(self->sigcache);
     free(self->pol);
     free(self->scratch);
+    free(self->tree);
+    free(self->tree_dirty);
     free(self->slots);
     free(self);
     *self_p = NULL;
@@ -551,11 +626,13 @@ bly_ledger_load_account(bly_ledger_t *self, const bly_ledger_account_t *account)
         self->slots[pos].a = *account;
         s_leaf_account(account, self->slots[pos].leaf);
         self->slot_count++;
+        self->shape++;
         return 0;
     }
     if (bly_ledger_reserve(self, 1))
         return -1;
     s_slot_t *s = &self->slots[self->slot_count++];
+    self->shape++;
     memset(s, 0, sizeof(*s));
     s->a = *account;
     s_leaf_account(account, s->leaf);
@@ -737,6 +814,7 @@ s_undo_one(bly_ledger_t *self, const bly_ledger_undo_t *e)
             memmove(&self->slots[at], &self->slots[at + 1],
                     (self->slot_count - (size_t) at - 1) * sizeof(s_slot_t));
             self->slot_count--;
+            self->shape++;
         }
     } else if (e->kind == BLY_LEDGER_UNDO_POL) {
         bly_ledger_pol_t *p = &self->pol[e->index];
@@ -780,11 +858,44 @@ bly_ledger_block_abort(bly_ledger_t *self)
     self->open = false;
 }
 
+//  A following store writes these rows at its next flush.
+static void
+s_journal(bly_ledger_t *self)
+{
+    size_t need = self->journal_count + self->undo_count;
+    if (need > self->journal_capacity) {
+        size_t cap = self->journal_capacity ? self->journal_capacity : 1024;
+        while (cap < need)
+            cap *= 2;
+        bly_ledger_undo_t *j = realloc(self->journal, cap * sizeof(*j));
+        //  The block is already applied: losing its rows would make the store wrong.
+        bly_assert(j);
+        self->journal = j;
+        self->journal_capacity = cap;
+    }
+    for (size_t i = 0; i < self->undo_count; i++) {
+        const bly_ledger_undo_t *e = &self->undo[i];
+        if (e->kind == BLY_LEDGER_UNDO_ACCOUNT || e->kind == BLY_LEDGER_UNDO_SEEN ||
+            (e->kind == BLY_LEDGER_UNDO_POL && e->index < self->journal_pol_base))
+            self->journal[self->journal_count++] = *e;
+    }
+}
+
+void
+bly_ledger_set_verified(bly_ledger_t *self, bly_ledger_verified_fn *fn, void *ctx)
+{
+    bly_assert(self);
+    self->verified = fn;
+    self->verified_ctx = ctx;
+}
+
 void
 bly_ledger_block_commit(bly_ledger_t *self)
 {
     bly_assert(self);
     bly_assert(self->open);
+    if (self->journal_on)
+        s_journal(self);
     self->height = self->open_height;
     self->time_ms = self->open_time_ms;
     memcpy(self->block_hash, self->open_hash, 32);

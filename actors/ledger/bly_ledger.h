@@ -204,6 +204,11 @@ BLY_MUST_USE int bly_ledger_block_build(bly_ledger_t *self, const uint8_t *const
 //  _commit or _abort), or -1 with a reason: state unchanged, no block open.
 BLY_MUST_USE int bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size,
                                         char *err, size_t err_size);
+//  Validate an encoded block exactly as _begin does, then drop it (_abort): the
+//  state is unchanged either way. Cheaper than _begin + _abort: the pending app hash
+//  is not computed. Returns 0 when the block would apply, or -1 with a reason.
+BLY_MUST_USE int bly_ledger_block_check(bly_ledger_t *self, const uint8_t *block, size_t size,
+                                        char *err, size_t err_size);
 //  Make the open block committed (new height, block hash, app hash).
 void bly_ledger_block_commit(bly_ledger_t *self);
 //  Drop the open block: the state is exactly as before _begin.
@@ -215,6 +220,35 @@ BLY_MUST_USE int bly_ledger_block_apply(bly_ledger_t *self, const uint8_t *block
                                         char *err, size_t err_size);
 //  Hash of the open block (after _begin) or of a block header given by fields.
 const uint8_t *bly_ledger_open_block_hash(const bly_ledger_t *self);
+
+//  Consensus evidence: two conflicting signed consensus votes (the encoding of
+//  actors/consensus/bly_cons_msg.h, BLY_CONS_VOTE_SIZE bytes each, borrowed) by the
+//  validator whose key is `offender`.
+typedef struct {
+    uint8_t offender[BLY_LEDGER_KEY_SIZE];
+    const uint8_t *vote_a;
+    const uint8_t *vote_b;
+} bly_ledger_evidence_t;
+
+//  bly_ledger_block_begin, then the evidence items in order before the app hash: each
+//  one that proves an equivocation (both votes decode, same type prevote or precommit,
+//  same height <= this block, round and validator, different block ids or nil, both
+//  signatures verify against `offender` over the consensus sign bytes of this chain) by
+//  an account with stake, and whose (offender, height, round, step) was never punished
+//  before (by evidence or by a slash transaction), burns slash_bps of the offender's
+//  stake. Any other item is skipped (a committed block is never refused for it: every
+//  replica skips the same items). *slashed (may be NULL) counts the punished items.
+BLY_MUST_USE int bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block,
+                                           size_t size, const bly_ledger_evidence_t *evidence,
+                                           size_t evidence_count, size_t *slashed, char *err,
+                                           size_t err_size);
+
+//  Transactions known verified: `fn(ctx, id)` true means the caller checked the
+//  signature of the transaction with this id (SHA-256 of its encoded bytes, signature
+//  included) already, e.g. when its mempool admitted it; the ledger then skips the
+//  Ed25519 verification. NULL to unset.
+typedef bool(bly_ledger_verified_fn)(void *ctx, const uint8_t id[BLY_LEDGER_HASH_SIZE]);
+void bly_ledger_set_verified(bly_ledger_t *self, bly_ledger_verified_fn *fn, void *ctx);
 
 //  ---- PoL DAG ----
 

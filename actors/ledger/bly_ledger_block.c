@@ -36,8 +36,8 @@ s_tx_root(const bly_ledger_msg_t *block, uint8_t out[32])
 }
 
 //  Header hash: SHA-256 of the block_header message with the block's fields.
-static int
-s_header_hash(const bly_ledger_msg_t *block, uint8_t out[32])
+int
+bly_ledger_header_hash(const bly_ledger_msg_t *block, uint8_t out[32])
 {
     bly_ledger_msg_t *h = bly_ledger_msg_new(BLY_LEDGER_MSG_BLOCK_HEADER);
     if (!h)
@@ -103,9 +103,12 @@ s_apply_blob(bly_ledger_t *self, const uint8_t *data, size_t size, char *err, si
     return rc;
 }
 
-int
-bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
-                       size_t err_size)
+//  Begin a block; the app hash of the pending state is computed only when
+//  `app_hash` (a check that aborts right after does not need it).
+static int
+s_begin(bly_ledger_t *self, const uint8_t *block, size_t size,
+        const bly_ledger_evidence_t *evidence, size_t evidence_count, size_t *slashed,
+        bool app_hash, char *err, size_t err_size)
 {
     bly_assert(self);
     bly_assert(block);
@@ -127,7 +130,8 @@ bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, ch
     if (s_check_header(self, b, err, err_size))
         goto out;
     size_t n = bly_ledger_msg_txs_count(b);
-    if (bly_ledger_open(self, n)) {
+    //  Room for the replay-set entries of the transactions and of the evidence.
+    if (bly_ledger_open(self, n + evidence_count)) {
         s_fail(err, err_size, "block: out of memory or replay set full");
         goto out;
     }
@@ -145,16 +149,53 @@ bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, ch
             goto out;
         }
     }
-    if (s_header_hash(b, self->open_hash)) {
+    size_t punished = 0;
+    for (size_t i = 0; i < evidence_count; i++) {
+        char why_ev[160];
+        if (bly_ledger_evidence_apply(self, &evidence[i], why_ev, sizeof(why_ev)) == 0)
+            punished++;
+        else
+            bly_log_info("ledger: block %llu: evidence %zu skipped: %s",
+                         (unsigned long long) self->open_height, i, why_ev);
+    }
+    if (slashed)
+        *slashed = punished;
+    if (bly_ledger_header_hash(b, self->open_hash)) {
         s_fail(err, err_size, "block: out of memory");
         bly_ledger_block_abort(self);
         goto out;
     }
-    bly_ledger_compute_app_hash(self, self->app_hash);
+    if (app_hash)
+        bly_ledger_compute_app_hash(self, self->app_hash);
     rc = 0;
 out:
     bly_ledger_msg_destroy(&b);
     return rc;
+}
+
+int
+bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block, size_t size,
+                          const bly_ledger_evidence_t *evidence, size_t evidence_count,
+                          size_t *slashed, char *err, size_t err_size)
+{
+    return s_begin(self, block, size, evidence, evidence_count, slashed, true, err, err_size);
+}
+
+int
+bly_ledger_block_begin(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
+                       size_t err_size)
+{
+    return s_begin(self, block, size, NULL, 0, NULL, true, err, err_size);
+}
+
+int
+bly_ledger_block_check(bly_ledger_t *self, const uint8_t *block, size_t size, char *err,
+                       size_t err_size)
+{
+    if (s_begin(self, block, size, NULL, 0, NULL, false, err, err_size) != 0)
+        return -1;
+    bly_ledger_block_abort(self);
+    return 0;
 }
 
 int

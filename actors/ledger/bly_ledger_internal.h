@@ -47,6 +47,12 @@ struct bly_ledger_t {
     size_t slot_count;
     size_t slot_capacity;
     uint8_t *scratch;                //  Merkle level buffer (slot_capacity x 32).
+    uint64_t shape;                  //  Bumped whenever a slot is inserted or removed.
+    uint8_t *tree;                   //  Account tree, every level, leaves first.
+    uint32_t *tree_dirty;            //  Node indexes to rehash (one level at a time).
+    size_t tree_cap;                 //  Nodes `tree` and `tree_dirty` hold.
+    size_t tree_leaves;              //  Leaves when the tree was built (0: not built).
+    uint64_t tree_shape;             //  `shape` when the tree was built.
     bly_ledger_pol_t *pol;           //  PoL nodes in commit order.
     size_t pol_count;
     size_t pol_capacity;
@@ -77,6 +83,17 @@ struct bly_ledger_t {
     uint8_t proposer[32];            //  Proposer of the block being applied.
     bool pol_dirty;                  //  PoL root needs recomputing.
     uint8_t pol_root[32];            //  Cached PoL root.
+    //  Rows changed by committed blocks a following store has not written yet
+    //  (bly_ledger_store_follow / _flush; off otherwise).
+    bool journal_on;
+    bly_ledger_undo_t *journal;      //  ACCOUNT (key), SEEN (key), POL (index) entries.
+    size_t journal_count;
+    size_t journal_capacity;
+    size_t journal_pol_base;         //  PoL nodes below this index are stored.
+    uint64_t journal_height;         //  Height the store holds.
+    //  Transactions the caller knows verified (its mempool), or NULL.
+    bly_ledger_verified_fn *verified;
+    void *verified_ctx;
 };
 
 //  ---- bly_ledger.c helpers used by the transaction rules ----
@@ -117,6 +134,8 @@ void bly_ledger_pol_genesis_id(const char *chain_id, uint8_t out[32]);
 
 //  Open a block of tx_count transactions (saves scalars, reserves room). 0 or -1.
 int bly_ledger_open(bly_ledger_t *self, size_t tx_count);
+//  Header hash of a decoded block (SHA-256 of its block_header message). 0 or -1.
+int bly_ledger_header_hash(const bly_ledger_msg_t *block, uint8_t out[32]);
 
 //  ---- bly_ledger_tx.c ----
 
@@ -127,6 +146,18 @@ int bly_ledger_tx_apply(bly_ledger_t *self, const bly_ledger_msg_t *tx, const ui
 //  Check only (no change): same rules as _apply.
 int bly_ledger_tx_rules(const bly_ledger_t *self, const bly_ledger_msg_t *tx,
                         const uint8_t hash[32], char *err, size_t err_size);
+
+//  ---- bly_ledger_evidence.c ----
+
+//  Punish one consensus evidence item inside the open block (rules at
+//  bly_ledger_block_begin_ev). 0 when slashed, -1 (reason in err, nothing changed)
+//  when skipped.
+int bly_ledger_evidence_apply(bly_ledger_t *self, const bly_ledger_evidence_t *ev, char *err,
+                              size_t err_size);
+//  Replay-set key of a punished (offender, height, round, step): shared by the slash
+//  transaction and consensus evidence, so each offence is punished once.
+void bly_ledger_offence_key(const uint8_t offender[32], uint64_t height, uint32_t round,
+                            uint8_t step, uint8_t out[32]);
 
 //  ---- The store rebuilds a ledger from its rows ----
 

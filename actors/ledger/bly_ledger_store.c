@@ -162,14 +162,10 @@ s_put_head(bly_ledger_store_t *self, MDB_txn *txn, const bly_ledger_t *l, uint64
 
 //  ---- Writing a block ----
 
-//  Index every transaction of the block by hash.
+//  Index every transaction of a decoded block by hash.
 static int
-s_put_txs(bly_ledger_store_t *self, MDB_txn *txn, const uint8_t *block, size_t size,
-          uint64_t height)
+s_put_txs_of(bly_ledger_store_t *self, MDB_txn *txn, const bly_ledger_msg_t *b, uint64_t height)
 {
-    bly_ledger_msg_t *b = NULL;
-    if (bly_ledger_msg_decode(block, size, &b, NULL, 0))
-        return EINVAL;
     int rc = 0;
     size_t n = bly_ledger_msg_txs_count(b);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -183,6 +179,17 @@ s_put_txs(bly_ledger_store_t *self, MDB_txn *txn, const uint8_t *block, size_t s
         v[11] = (uint8_t) i;
         rc = s_put(txn, self->dbi[S_TXS], hash, 32, v, 12);
     }
+    return rc;
+}
+
+static int
+s_put_txs(bly_ledger_store_t *self, MDB_txn *txn, const uint8_t *block, size_t size,
+          uint64_t height)
+{
+    bly_ledger_msg_t *b = NULL;
+    if (bly_ledger_msg_decode(block, size, &b, NULL, 0))
+        return EINVAL;
+    int rc = s_put_txs_of(self, txn, b, height);
     bly_ledger_msg_destroy(&b);
     return rc;
 }
@@ -259,6 +266,115 @@ bly_ledger_store_apply(bly_ledger_store_t *self, bly_ledger_t *ledger, const uin
         return -1;
     }
     bly_ledger_block_commit(ledger);
+    return 0;
+}
+
+//  ---- Following a ledger: blocks committed in memory, written in batches ----
+
+void
+bly_ledger_store_follow(bly_ledger_store_t *self, bly_ledger_t *ledger)
+{
+    bly_assert(self && ledger);
+    bly_assert(!ledger->open);
+    ledger->journal_on = true;
+    ledger->journal_count = 0;
+    ledger->journal_height = ledger->height;
+    ledger->journal_pol_base = ledger->pol_count;
+}
+
+int
+bly_ledger_store_relax(bly_ledger_store_t *self)
+{
+    bly_assert(self);
+    return mdb_env_set_flags(self->env, MDB_NOMETASYNC, 1) == 0 ? 0 : -1;
+}
+
+uint64_t
+bly_ledger_store_followed_height(const bly_ledger_t *ledger)
+{
+    bly_assert(ledger && ledger->journal_on);
+    return ledger->journal_height;
+}
+
+//  One committed block: its bytes by header hash, its height, its transactions.
+static int
+s_put_block(bly_ledger_store_t *self, MDB_txn *txn, const uint8_t *block, size_t size,
+            uint64_t height)
+{
+    bly_ledger_msg_t *b = NULL;
+    uint8_t hash[32], hk[8];
+    if (bly_ledger_msg_decode(block, size, &b, NULL, 0))
+        return EINVAL;
+    int rc = bly_ledger_msg_height(b) == height && bly_ledger_header_hash(b, hash) == 0 ? 0
+                                                                                       : EINVAL;
+    bly_ledger_be64(hk, height);
+    if (rc == 0)
+        rc = s_put(txn, self->dbi[S_BLOCKS], hash, 32, block, size);
+    if (rc == 0)
+        rc = s_put(txn, self->dbi[S_HEIGHTS], hk, 8, hash, 32);
+    if (rc == 0)
+        rc = s_put_txs_of(self, txn, b, height);
+    bly_ledger_msg_destroy(&b);
+    return rc;
+}
+
+//  The journalled rows: accounts and replay-set keys, changed and new PoL nodes.
+static int
+s_put_journal(bly_ledger_store_t *self, MDB_txn *txn, const bly_ledger_t *l)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < l->journal_count; i++) {
+        const bly_ledger_undo_t *e = &l->journal[i];
+        if (e->kind == BLY_LEDGER_UNDO_ACCOUNT) {
+            int64_t at = bly_ledger_find(l, e->old.key);
+            bly_assert(at >= 0);
+            rc = s_put_account(self, txn, &l->slots[at].a);
+        } else if (e->kind == BLY_LEDGER_UNDO_POL) {
+            rc = s_put_pol(self, txn, &l->pol[e->index], e->index);
+        } else {
+            bly_assert(e->kind == BLY_LEDGER_UNDO_SEEN);
+            rc = s_put(txn, self->dbi[S_SEEN], e->key, 32, "", 1);
+        }
+    }
+    for (size_t i = l->journal_pol_base; rc == 0 && i < l->pol_count; i++)
+        rc = s_put_pol(self, txn, &l->pol[i], i);
+    return rc;
+}
+
+int
+bly_ledger_store_flush(bly_ledger_store_t *self, bly_ledger_t *ledger,
+                       const uint8_t *const *blocks, const size_t *sizes, size_t count,
+                       char *err, size_t err_size)
+{
+    bly_assert(self && ledger);
+    bly_assert(ledger->journal_on && !ledger->open);
+    if (ledger->height - ledger->journal_height != count)
+        return s_fail(err, err_size, "ledger store: %zu blocks to flush, the ledger is %llu ahead",
+                      count, (unsigned long long) (ledger->height - ledger->journal_height));
+    if (count == 0)
+        return 0;
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    if (rc)
+        return s_fail(err, err_size, "ledger store: cannot begin a write: %s", mdb_strerror(rc));
+    rc = s_put_journal(self, txn, ledger);
+    for (size_t i = 0; rc == 0 && i < count; i++)
+        rc = s_put_block(self, txn, blocks[i], sizes[i], ledger->journal_height + 1 + i);
+    if (rc == 0)
+        rc = s_put_head(self, txn, ledger, ledger->height, ledger->time_ms, ledger->block_hash);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return s_fail(err, err_size, "ledger store: blocks up to %llu not written: %s%s",
+                      (unsigned long long) ledger->height, mdb_strerror(rc),
+                      rc == MDB_MAP_FULL ? " (raise the map size)" : "");
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        return s_fail(err, err_size, "ledger store: commit up to %llu failed: %s",
+                      (unsigned long long) ledger->height, mdb_strerror(rc));
+    ledger->journal_count = 0;
+    ledger->journal_height = ledger->height;
+    ledger->journal_pol_base = ledger->pol_count;
     return 0;
 }
 

@@ -44,6 +44,25 @@ BLY_MUST_USE int bly_ledger_store_apply(bly_ledger_store_t *self, bly_ledger_t *
                                         const uint8_t *block, size_t size, char *err,
                                         size_t err_size);
 
+//  Follow `ledger` (the one this store opened): from now on it records the rows
+//  every block committed in memory changes (bly_ledger_block_begin[_ev] + _commit,
+//  no store write per block), and bly_ledger_store_flush writes all of them with the
+//  blocks in ONE durable write transaction. For a caller that keeps its own durable
+//  log of the blocks (consensus: its commit log) and replays what the store lacks.
+void bly_ledger_store_follow(bly_ledger_store_t *self, bly_ledger_t *ledger);
+//  Write the blocks committed since the last flush (`count` encoded ledger blocks, in
+//  height order, exactly those) and the rows they changed. 0, or -1 with err (nothing
+//  written; the ledger stays ahead of the store).
+BLY_MUST_USE int bly_ledger_store_flush(bly_ledger_store_t *self, bly_ledger_t *ledger,
+                                        const uint8_t *const *blocks, const size_t *sizes,
+                                        size_t count, char *err, size_t err_size);
+//  Height the store holds of a followed ledger.
+uint64_t bly_ledger_store_followed_height(const bly_ledger_t *ledger);
+//  One fsync per write transaction instead of two (LMDB's MDB_NOMETASYNC): a system
+//  crash may lose the last transaction, never corrupt the store. Only for a caller
+//  whose own fsynced log replays what was lost (consensus). 0 or -1.
+BLY_MUST_USE int bly_ledger_store_relax(bly_ledger_store_t *self);
+
 //  The block at `height` (fresh buffer, caller frees) and its hash. 0, or -1 if absent.
 BLY_MUST_USE int bly_ledger_store_block(bly_ledger_store_t *self, uint64_t height,
                                         uint8_t **block, size_t *size,

@@ -504,7 +504,7 @@ static int
 s_slash(s_ctx_t *c)
 {
     const uint8_t *off = S_FIELD(c, offender);
-    uint8_t ev[32 + 8 + 4 + 1], seen[32];
+    uint8_t seen[32];
     bly_ledger_account_t o;
     if (bly_ledger_account(c->self, off, &o) || o.stake == 0)
         return s_reject(c, "offender has no stake");
@@ -513,13 +513,8 @@ s_slash(s_ctx_t *c)
         return s_reject(c, "vote step is neither prevote nor precommit");
     if (memcmp(S_FIELD(c, hash_a), S_FIELD(c, hash_b), 32) == 0)
         return s_reject(c, "the two votes are for the same block");
-    memcpy(ev, off, 32);
-    bly_ledger_be64(ev + 32, bly_ledger_msg_height(c->tx));
-    uint32_t round = bly_ledger_msg_round(c->tx);
-    memcpy(ev + 40, &(uint8_t[4]){(uint8_t) (round >> 24), (uint8_t) (round >> 16),
-                                  (uint8_t) (round >> 8), (uint8_t) round}, 4);
-    ev[44] = step;
-    bly_ledger_seen_key('E', ev, sizeof(ev), seen);
+    bly_ledger_offence_key(off, bly_ledger_msg_height(c->tx), bly_ledger_msg_round(c->tx), step,
+                           seen);
     if (bly_ledger_seen_has(c->self, seen))
         return s_reject(c, "evidence already committed");
     if (!s_vote_ok(c, S_FIELD(c, hash_a), S_FIELD(c, sig_a))
@@ -547,7 +542,8 @@ s_verify(s_ctx_t *c)
 {
     uint8_t *slot = c->self->sigcache[(c->hash[0] | (size_t) c->hash[1] << 8) &
                                       (BLY_LEDGER_SIGCACHE_SIZE - 1)];
-    if (memcmp(slot, c->hash, 32) == 0)
+    if (memcmp(slot, c->hash, 32) == 0 ||
+        (c->self->verified && c->self->verified(c->self->verified_ctx, c->hash)))
         return true;
     if (!bly_ledger_msg_verify(c->tx))
         return false;

@@ -321,8 +321,10 @@ s_app_check(void *self, uint64_t height, const uint8_t *payload, uint32_t size)
 
 static int
 s_app_apply(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
-            const uint16_t *offenders, uint32_t offender_count, uint8_t app_hash[32])
+            const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
+            uint8_t app_hash[32])
 {
+    (void) evidence;   //  The transfer application punishes by validator index.
     return bly_kvapp_apply(((s_node_t *) self)->app, height, payload, size, offenders,
                            offender_count, app_hash);
 }

@@ -181,7 +181,9 @@ s_on_reply(s_bench_t *b, zsock_t *s, bool measure)
         b->asking = false;   //  No such block yet: ask again after the next poll (1 ms).
         b->retry_at = zclock_usecs() + 1000;
     } else if (id == BLY_LEDGER_MSG_ERROR) {
-        b->rejected++;       //  Its client stays "in flight" until the end: no retry.
+        if (b->rejected++ < 3)   //  The first reasons, for the reader.
+            fprintf(stderr, "cons_bench: refused: %s\n", bly_ledger_msg_reason(r));
+        //  Its client stays "in flight" until the end: no retry.
     }
     bly_ledger_msg_destroy(&r);
 }

@@ -73,8 +73,9 @@ s_r_check(void *self, uint64_t h, const uint8_t *p, uint32_t size)
 
 static int
 s_r_apply(void *self, uint64_t h, const uint8_t *p, uint32_t size, const uint16_t *off,
-          uint32_t off_count, uint8_t hash[32])
+          uint32_t off_count, const uint8_t *evidence, uint8_t hash[32])
 {
+    (void) evidence;
     return bly_kvapp_apply(((s_replica_t *) self)->app, h, p, size, off, off_count, hash);
 }
 
@@ -678,6 +679,7 @@ typedef struct {
     bly_ledger_t *ledger;
     bly_cons_ledger_t *app;
     bly_cons_core_t *core;
+    bly_cons_config_t cfg;
     uint8_t *commits[64];
     size_t commit_sizes[64];
     uint32_t commit_count;
@@ -757,6 +759,27 @@ s_lrep_fire(s_lrep_t *reps, int64_t now)
     return at;
 }
 
+//  Validator 3 equivocates: two prevotes for made-up blocks at height 1, round 0,
+//  queued to every other replica (besides its real one).
+static void
+s_lrep_equivocate(void)
+{
+    for (uint8_t k = 1; k <= 2; k++) {
+        bly_cons_msg_t pv = {.type = BLY_CONS_PREVOTE,
+                             .vote = {.type = BLY_CONS_PREVOTE, .height = 1, .pol_round = -1,
+                                      .validator = 3, .has_id = true, .id = {k, 0xee}}};
+        bly_cons_vote_sign(&pv.vote, "ledger-chain", s_sk[3]);
+        uint8_t wire[256];
+        size_t n = bly_cons_msg_encode(&pv, wire, sizeof(wire));
+        ck_assert_uint_gt(n, 0);
+        for (int32_t to = 0; to < 3; to++) {
+            s_lmsg_t *m = &s_lq[s_lq_tail++ % S_LQ_MAX];
+            *m = (s_lmsg_t){.to = to, .from = 3, .data = malloc(n), .size = n};
+            memcpy(m->data, wire, n);
+        }
+    }
+}
+
 START_TEST(test_ledger_cluster)
 {
     s_keys();
@@ -780,9 +803,12 @@ START_TEST(test_ledger_cluster)
         ck_assert_ptr_nonnull(reps[i].ledger);
         reps[i].app = bly_cons_ledger_new(reps[i].ledger, s_pk[i], s_lrep_load, &reps[i]);
         ck_assert_ptr_nonnull(reps[i].app);
-        bly_cons_config_t cfg = s_config(4, i);
-        cfg.block_size_max = 64 * 1024;
-        reps[i].core = bly_cons_core_new(&cfg, s_sk[i], bly_cons_ledger_app(reps[i].app));
+        reps[i].cfg = s_config(4, i);
+        reps[i].cfg.block_size_max = 64 * 1024;
+        //  The ledger checks evidence signatures over its own chain id.
+        strcpy(reps[i].cfg.chain_id, "ledger-chain");
+        bly_cons_ledger_set_validators(reps[i].app, &reps[i].cfg);
+        reps[i].core = bly_cons_core_new(&reps[i].cfg, s_sk[i], bly_cons_ledger_app(reps[i].app));
         ck_assert_ptr_nonnull(reps[i].core);
     }
     bly_ledger_supply_t before;
@@ -809,10 +835,11 @@ START_TEST(test_ledger_cluster)
     int64_t now = 0;
     for (int32_t i = 0; i < 4; i++)
         s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
+    s_lrep_equivocate();
     for (int steps = 0; steps < 100000; steps++) {
         bool done = true;
         for (int32_t i = 0; i < 4; i++)
-            done = done && bly_cons_core_height(reps[i].core) > 5;
+            done = done && bly_cons_core_height(reps[i].core) > 8;
         if (done)
             break;
         if (s_lq_head == s_lq_tail) {
@@ -840,6 +867,12 @@ START_TEST(test_ledger_cluster)
         ck_assert_uint_eq(after.balances + after.stakes + after.reward_pool + after.burned,
                           before.balances + before.stakes + before.reward_pool + before.burned);
         ck_assert_uint_eq(bly_cons_ledger_pending(reps[i].app), 0);
+        //  The equivocation was committed once and the ledger burned 10 % of the stake.
+        ck_assert_uint_eq(bly_cons_ledger_offences(reps[i].app), 1);
+        ck_assert_uint_eq(bly_cons_ledger_slashed(reps[i].app), 1);
+        ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[3], &acc), 0);
+        ck_assert_uint_eq(acc.stake, 900);
+        ck_assert_uint_eq(after.burned - before.burned >= 100, 1);
     }
     while (s_lq_head != s_lq_tail)
         free(s_lq[s_lq_head++ % S_LQ_MAX].data);

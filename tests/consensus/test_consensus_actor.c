@@ -223,6 +223,76 @@ START_TEST(test_transfer_restart_agree)
 }
 END_TEST
 
+//  Submit a transfer of `amount` from replica 0's key (nonce) to `to` via replica i.
+static void
+s_transfer(s_net_t *n, int i, uint64_t nonce, const uint8_t to[32], uint64_t amount)
+{
+    uint8_t *tx = NULL;
+    size_t size;
+    ck_assert_int_eq(bly_ledger_make_transfer(bly_identity_secret_key(n->ids[0]), "cons-test-1",
+                                              nonce, 1, to, amount, &tx, &size), 0);
+    bly_ledger_msg_t *req = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT);
+    ck_assert_int_eq(bly_ledger_msg_set_tx(req, tx, size), 0);
+    bly_ledger_msg_t *r = s_ask(n, i, &req);
+    ck_assert_int_eq(bly_ledger_msg_id(r), BLY_LEDGER_MSG_SUBMIT_OK);
+    bly_ledger_msg_destroy(&r);
+    free(tx);
+}
+
+static void
+s_shell(const char *format, const char *dir)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), format, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+//  The LMDB store lags the commit log (a crash between the commit log's fsync and the
+//  store's write): the restarted replica applies and writes the missing blocks from its
+//  log and agrees. A store AHEAD of its commit log is refused with a reason.
+START_TEST(test_store_lags_log)
+{
+    s_net_t n;
+    s_setup(&n, S_N);
+    for (int i = 0; i < S_N; i++)
+        s_start(&n, i);
+    s_wait_height(&n, 3, 2);
+    zactor_destroy(&n.actors[3]);
+    s_shell("cp -r %s/d3/ledger %s/ledger.old", n.dir);
+    s_start(&n, 3);
+    uint8_t to[32];
+    bly_identity_t *sink = bly_identity_new_random();
+    memcpy(to, bly_identity_public_key(sink), 32);
+    bly_identity_destroy(&sink);
+    s_transfer(&n, 3, 1, to, 777);
+    for (int t = 0; t < 500 && s_balance(&n, 3, to) != 777; t++)
+        zclock_sleep(20);
+    ck_assert_uint_eq(s_balance(&n, 3, to), 777);
+    s_wait_height(&n, 3, s_height(&n, 3) + 2);
+    zactor_destroy(&n.actors[3]);
+    s_shell("rm -rf %s/d3/ledger && mv %s/ledger.old %s/d3/ledger", n.dir);
+    s_start(&n, 3);
+    ck_assert_uint_eq(s_balance(&n, 3, to), 777);
+    uint64_t target = s_height(&n, 0) + 2;
+    s_wait_height(&n, 3, target);
+    for (uint64_t h = 1; h <= target; h++) {
+        uint8_t a[32], b[32];
+        s_block_hash(&n, 0, h, a);
+        s_block_hash(&n, 3, h, b);
+        ck_assert_mem_eq(a, b, 32);
+    }
+    //  An emptied commit log under a full store: refused, the store is ahead.
+    zactor_destroy(&n.actors[3]);
+    s_shell(": > %s/d3/commits && : > %s/d3/wal && test -d %s/d3/ledger", n.dir);
+    char err[512] = "";
+    bly_actor_args_t args = {"consensus", n.manifests[3], 0, n.ids[3], n.zap};
+    zactor_t *a = bly_actor_start(bly_consensus_actor, &args, err, sizeof(err));
+    ck_assert_ptr_null(a);
+    ck_assert_msg(strstr(err, "ahead of the commit log"), "reason: %s", err);
+    s_teardown(&n);
+}
+END_TEST
+
 START_TEST(test_stranger_refused)
 {
     s_net_t n;
@@ -293,6 +363,7 @@ main(void)
     TCase *tc = tcase_create("actor");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_transfer_restart_agree);
+    tcase_add_test(tc, test_store_lags_log);
     tcase_add_test(tc, test_stranger_refused);
     tcase_add_test(tc, test_bad_config);
     suite_add_tcase(s, tc);

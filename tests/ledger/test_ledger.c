@@ -2,6 +2,7 @@
     ledger and PoL row of the hostile-input catalogue in TESTING.md), blocks, the PoL
     DAG, proofs and seeded random workloads with invariants. */
 
+#include "consensus/bly_cons_msg.h"
 #include "ledger_fixture.h"
 
 #include <check.h>
@@ -32,7 +33,16 @@ s_block_ok(bly_ledger_t *l, uint8_t **txs, size_t *sizes, size_t n)
                                             &used),
                      0);
     ck_assert_uint_eq(used, n);
-    int rc = bly_ledger_block_apply(l, b, bs, err, sizeof(err));
+    //  A check passes and changes nothing; then the block applies.
+    uint8_t app[32];
+    memcpy(app, bly_ledger_app_hash(l), 32);
+    uint64_t height = bly_ledger_height(l);
+    int rc = bly_ledger_block_check(l, b, bs, err, sizeof(err));
+    ck_assert_msg(rc == 0, "block check refused: %s", err);
+    ck_assert(!bly_ledger_block_is_open(l));
+    ck_assert_mem_eq(bly_ledger_app_hash(l), app, 32);
+    ck_assert_uint_eq(bly_ledger_height(l), height);
+    rc = bly_ledger_block_apply(l, b, bs, err, sizeof(err));
     ck_assert_msg(rc == 0, "block refused: %s", err);
     free(b);
     for (size_t i = 0; i < n; i++)
@@ -61,6 +71,9 @@ s_rejected(bly_ledger_t *l, uint8_t *tx, size_t size, const char *why)
     uint8_t *b = NULL;
     size_t bs = 0;
     ck_assert_int_eq(fx_raw_block(l, &tx, &size, 1, s_k.pk[0], &b, &bs), 0);
+    err[0] = '\0';
+    ck_assert_int_eq(bly_ledger_block_check(l, b, bs, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, why), "check reason '%s' lacks '%s'", err, why);
     err[0] = '\0';
     ck_assert_int_eq(bly_ledger_block_begin(l, b, bs, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, why), "block reason '%s' lacks '%s'", err, why);
@@ -799,6 +812,119 @@ START_TEST(test_slash)
 }
 END_TEST
 
+//  ---- Consensus evidence (slashing inside block apply) ----
+
+//  An encoded consensus vote by key `who` (signed with `signer`'s secret key).
+static void
+s_cons_vote(uint8_t *out, int signer, uint8_t type, uint64_t height, int32_t round,
+            const uint8_t *id)
+{
+    bly_cons_vote_t v = {.type = type, .height = height, .round = round, .pol_round = -1,
+                         .validator = 1, .has_id = id != NULL};
+    if (id)
+        memcpy(v.id, id, 32);
+    bly_cons_vote_sign(&v, FX_CHAIN, s_k.sk[signer]);
+    bly_cons_vote_put(&v, out);
+}
+
+//  An empty block carrying `n` evidence items; returns how many were punished.
+static size_t
+s_block_ev(bly_ledger_t *l, const bly_ledger_evidence_t *ev, size_t n)
+{
+    uint8_t *b = NULL;
+    size_t bs = 0, used = 0, slashed = 99;
+    char err[256] = "";
+    ck_assert_int_eq(bly_ledger_block_build(l, NULL, NULL, 0, bly_ledger_time_ms(l) + 1000,
+                                            s_k.pk[0], &b, &bs, &used), 0);
+    int rc = bly_ledger_block_begin_ev(l, b, bs, ev, n, &slashed, err, sizeof(err));
+    ck_assert_msg(rc == 0, "block refused: %s", err);
+    bly_ledger_block_commit(l);
+    free(b);
+    return slashed;
+}
+
+static uint64_t
+s_stake(const bly_ledger_t *l, int who)
+{
+    bly_ledger_account_t a;
+    ck_assert_int_eq(bly_ledger_account(l, s_k.pk[who], &a), 0);
+    return a.stake;
+}
+
+START_TEST(test_evidence)
+{
+    bly_ledger_t *l = s_new(4, 2);
+    uint64_t total = fx_total(l);
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(s_block_ev(l, NULL, 0), 0);   //  Height 8; evidence up to 9.
+    enum { P = BLY_CONS_PREVOTE, C = BLY_CONS_PRECOMMIT };
+    static const uint8_t x[32] = {1}, y[32] = {2};
+    uint8_t a[BLY_CONS_VOTE_SIZE], b[BLY_CONS_VOTE_SIZE];
+    bly_ledger_evidence_t ev = {.vote_a = a, .vote_b = b};
+    memcpy(ev.offender, s_k.pk[1], 32);
+    //  Not an equivocation, or not provable: each is skipped, nothing changes.
+    struct { int signer_b; uint8_t type_b; uint64_t h_b; int32_t r_b; const uint8_t *id_b; } bad[] = {
+        {1, C, 9, 0, x},      //  Same block twice.
+        {1, C, 9, 1, y},      //  Another round.
+        {1, C, 8, 0, y},      //  Another height.
+        {1, P, 9, 0, y},      //  Another type.
+        {0, C, 9, 0, y},      //  Second vote signed by someone else.
+    };
+    uint8_t app[32];
+    memcpy(app, bly_ledger_app_hash(l), 32);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s_cons_vote(a, 1, C, 9, 0, x);
+        s_cons_vote(b, bad[i].signer_b, bad[i].type_b, bad[i].h_b, bad[i].r_b, bad[i].id_b);
+        ck_assert_msg(s_block_ev(l, &ev, 1) == 0, "bad evidence %zu punished", i);
+        ck_assert_uint_eq(s_stake(l, 1), 1000);
+    }
+    s_cons_vote(a, 1, C, 99, 0, x);          //  From a height not reached yet.
+    s_cons_vote(b, 1, C, 99, 0, y);
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    s_cons_vote(a, 1, BLY_CONS_PROPOSAL, 5, 0, x);   //  Proposals are not votes here.
+    s_cons_vote(b, 1, BLY_CONS_PROPOSAL, 5, 0, y);
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    s_cons_vote(a, 1, C, 9, 0, x);
+    s_cons_vote(b, 1, C, 9, 0, y);
+    b[BLY_CONS_VOTE_SIZE - 1] ^= 1;          //  Forged signature.
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    b[0] = 0xee;                             //  Does not decode.
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    s_cons_vote(b, 1, C, 9, 0, y);
+    bly_ledger_evidence_t nostake = ev;      //  Account 2 has no stake.
+    memcpy(nostake.offender, s_k.pk[2], 32);
+    s_cons_vote(a, 2, C, 9, 0, x);
+    s_cons_vote(b, 2, C, 9, 0, y);
+    ck_assert_uint_eq(s_block_ev(l, &nostake, 1), 0);
+    ck_assert_uint_eq(fx_total(l), total);
+    //  A real equivocation (a precommit for x and one for y at height 9, round 0) twice
+    //  in one block, then again: punished exactly once, 5 % of the stake burned.
+    s_cons_vote(a, 1, C, 9, 0, x);
+    s_cons_vote(b, 1, C, 9, 0, y);
+    bly_ledger_evidence_t twice[2] = {ev, ev};
+    ck_assert_uint_eq(s_block_ev(l, twice, 2), 1);
+    ck_assert_uint_eq(s_stake(l, 1), 950);
+    ck_assert_uint_eq(bly_ledger_total_stake(l), 1950);
+    ck_assert_uint_eq(fx_total(l), total);
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    ck_assert_uint_eq(s_stake(l, 1), 950);
+    //  The same offence as a slash transaction (ledger vote format) is refused too.
+    uint8_t ha[32] = {1}, hb[32] = {2}, sa[64], sb[64];
+    s_vote_sig(1, 9, ha, sa);
+    s_vote_sig(1, 9, hb, sb);
+    size_t size;
+    uint8_t *tx = s_slash(3, 1, ha, sa, hb, sb, &size);
+    s_rejected(l, tx, size, "already committed");
+    //  A nil prevote against a prevote for a block is an equivocation too.
+    s_cons_vote(a, 1, P, 3, 2, NULL);
+    s_cons_vote(b, 1, P, 3, 2, y);
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 1);
+    ck_assert_uint_eq(s_stake(l, 1), 903);   //  950 - floor(950 x 5 %).
+    ck_assert_uint_eq(fx_total(l), total);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
 //  ---- Proofs ----
 
 START_TEST(test_proof)
@@ -922,6 +1048,7 @@ s_suite(void)
     tcase_add_test(tc, test_pol_flow);
     tcase_add_test(tc, test_pol_hostile);
     tcase_add_test(tc, test_slash);
+    tcase_add_test(tc, test_evidence);
     tcase_add_test(tc, test_proof);
     tcase_add_test(tc, test_random_workload);
     suite_add_tcase(s, tc);

@@ -110,6 +110,67 @@ START_TEST(test_reopen)
 }
 END_TEST
 
+//  A followed ledger: blocks committed in memory, written in batches by flush; the
+//  reopened store equals memory.
+START_TEST(test_follow)
+{
+    char dir[64], err[256];
+    s_dir(dir, sizeof(dir));
+    fx_keys(&s_k, 2);
+    fx_genesis(&s_g, &s_k, 16, 4);
+    bly_ledger_t *l = NULL;
+    bly_ledger_store_t *st = bly_ledger_store_open(dir, &s_g, 0, &l, err, sizeof(err));
+    ck_assert_msg(st != NULL, "%s", err);
+    ck_assert_int_eq(bly_ledger_store_relax(st), 0);
+    bly_ledger_store_follow(st, l);
+    uint8_t *blocks[8];
+    size_t sizes[8], pending = 0;
+    static const int flush_after[] = {2, 3, 7};
+    for (int h = 1, f = 0; h <= 7; h++) {
+        size_t used;
+        ck_assert_int_eq(fx_workload_block(l, &s_k, 16, 11, 12, &blocks[pending],
+                                           &sizes[pending], &used), 0);
+        int rc = bly_ledger_block_begin(l, blocks[pending], sizes[pending], err, sizeof(err));
+        ck_assert_msg(rc == 0, "%s", err);
+        bly_ledger_block_commit(l);
+        pending++;
+        if (h != flush_after[f])
+            continue;
+        //  Exactly the unwritten blocks, or nothing is written.
+        ck_assert_int_eq(bly_ledger_store_flush(st, l, (const uint8_t *const *) blocks, sizes,
+                                                pending - 1, err, sizeof(err)), -1);
+        ck_assert_uint_eq(bly_ledger_store_followed_height(l), (uint64_t) h - pending);
+        rc = bly_ledger_store_flush(st, l, (const uint8_t *const *) blocks, sizes, pending, err,
+                                    sizeof(err));
+        ck_assert_msg(rc == 0, "%s", err);
+        ck_assert_uint_eq(bly_ledger_store_followed_height(l), (uint64_t) h);
+        for (size_t i = 0; i < pending; i++)
+            free(blocks[i]);
+        pending = 0;
+        f++;
+    }
+    uint8_t *b, hash[32];
+    size_t bs;
+    ck_assert_int_eq(bly_ledger_store_block(st, 5, &b, &bs, hash), 0);
+    free(b);
+    bly_ledger_store_destroy(&st);
+    bly_ledger_t *r = NULL;
+    st = bly_ledger_store_open(dir, &s_g, 0, &r, err, sizeof(err));
+    ck_assert_msg(st != NULL, "%s", err);
+    ck_assert_uint_eq(bly_ledger_height(r), 7);
+    ck_assert_mem_eq(bly_ledger_app_hash(r), bly_ledger_app_hash(l), 32);
+    ck_assert_mem_eq(bly_ledger_block_hash(r), bly_ledger_block_hash(l), 32);
+    ck_assert_uint_eq(bly_ledger_account_count(r), bly_ledger_account_count(l));
+    for (size_t i = 0; i < bly_ledger_account_count(l); i++)
+        ck_assert_mem_eq(bly_ledger_account_at(r, i), bly_ledger_account_at(l, i),
+                         sizeof(bly_ledger_account_t));
+    bly_ledger_store_destroy(&st);
+    bly_ledger_destroy(&r);
+    bly_ledger_destroy(&l);
+    s_rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_map_full)
 {
     char dir[64], err[256] = "";
@@ -169,6 +230,7 @@ s_suite(void)
     TCase *tc = tcase_create("store");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_reopen);
+    tcase_add_test(tc, test_follow);
     tcase_add_test(tc, test_map_full);
     suite_add_tcase(s, tc);
     return s;

@@ -6,7 +6,8 @@
 # stopped with SIGSTOP and resumed, and a third is wiped and resyncs from the others. Checks: every acknowledged transfer is committed
 # exactly once (the sink and every client hold exactly what the acknowledged transfers
 # imply: a lost one or a double one would differ), all replicas agree on the block and
-# the app hash at common heights, and `testnet stop` leaves no process.
+# the app hash at common heights, an equivocation by one validator's key is slashed by every
+# ledger exactly once, and `testnet stop` leaves no process.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${BLY_BUILD_DIR:-$PWD/build}"
@@ -123,8 +124,26 @@ for h in $(( LOW - 1 )) $(( LOW / 2 )) 2; do
     [ "$("$BLYAN" chain block $(args "$v") "$h")" = "$REF" ] || fail "validator$v differs at $h"
   done
 done
+# Slashing from committed evidence: validator4's own key signs two conflicting prevotes
+# for height 2; the replicas commit the evidence and every ledger burns slash_bps (5 %) of
+# validator4's stake exactly once, also when the same evidence arrives again.
+V4=$("$BLYAN" address --key "$DIR/validator4/node.key")
+stake() { "$BLYAN" balance $(args "$1") "$V4" --json 2>/dev/null \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["stake"])' 2>/dev/null || echo -1; }
+[ "$(stake 1)" = 1000000 ] || fail "validator4 starts with stake $(stake 1)"
+"$BUILD/tests/consensus/cons_equivocate" "$DIR" 4 2 || fail "cons_equivocate"
+for v in 1 2 3 4; do
+  for _ in $(seq 1 100); do [ "$(stake "$v")" = 950000 ] && break; sleep 0.2; done
+  [ "$(stake "$v")" = 950000 ] || fail "validator$v: validator4's stake is $(stake "$v"), not 950000"
+done
+"$BUILD/tests/consensus/cons_equivocate" "$DIR" 4 2 || fail "cons_equivocate (again)"
+TARGET=$(( $(height 1) + 5 ))
+for _ in $(seq 1 100); do [ "$(height 1)" -ge "$TARGET" ] && break; sleep 0.2; done
+for v in 1 2 3 4; do
+  [ "$(stake "$v")" = 950000 ] || fail "validator$v: validator4 slashed again ($(stake "$v"))"
+done
 "$BLYAN" testnet stop --dir "$DIR" >/dev/null || fail "stop"
 for v in 1 2 3 4; do
   pgrep -f "$DIR/validator$v/manifest.zpl" >/dev/null && fail "validator$v still runs after stop"
 done
-echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync)"
+echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync); an equivocation slashed validator4 once"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Consensus benchmark on real processes (docs/BENCHMARKS.md, "Consensus on real processes"):
+# a fresh `blyan testnet init --validators 4` folder with 1,000 funded clients, then
+# `cons_bench run` at each offered RATE for SECONDS, and (DEAD="RATE...") the same with
+# validator2 killed (the proposer of every 4th height). After each run: the CPU time the
+# replicas used (utime + stime from /proc) per committed transfer.
+# A benchmark, not a test.
+#   tests/consensus/cons_bench.sh BUILD_DIR TAG "RATE..." [SECONDS]
+#   env: DEAD="RATE...", TIMEOUT_COMMIT_MS=N (written into the four manifests)
+set -u
+B=$1; TAG=$2; RATES=$3; SECS=${4:-8}
+D=$(mktemp -d "/tmp/cons-bench-$TAG.XXXXXX")
+trap '"$B/blyan" testnet stop --dir "$D" >/dev/null 2>&1; rm -rf "$D"' EXIT
+cd "$(dirname "$0")/../.."
+BASE=$(python3 tools/free_ports.py 30)
+"$B/blyan" testnet init --dir "$D" --validators 4 --base-port "$BASE" >/dev/null || exit 1
+"$B/tests/consensus/cons_bench" prepare "$D" 1000 || exit 1
+if [ -n "${TIMEOUT_COMMIT_MS:-}" ]; then
+  for v in 1 2 3 4; do
+    sed -i "/^    genesis = /a\\    timeout_commit_ms = $TIMEOUT_COMMIT_MS" "$D/validator$v/manifest.zpl"
+  done
+fi
+"$B/blyan" testnet start --dir "$D" >/dev/null || exit 1
+sleep 2
+declare -a PIDS
+for v in 1 2 3 4; do PIDS[$v]=$(cat "$D/validator$v/node.pid"); done
+cpu_ticks() {
+  local t=0 v
+  for v in 1 2 3 4; do
+    [ -r "/proc/${PIDS[$v]}/stat" ] && t=$(( t + $(awk '{print $14 + $15}' "/proc/${PIDS[$v]}/stat") ))
+  done
+  echo "$t"
+}
+run() {
+  local c0 c1 load out n hz
+  hz=$(getconf CLK_TCK)
+  c0=$(cpu_ticks); load=$(cut -d' ' -f1 /proc/loadavg)
+  out=$("$B/tests/consensus/cons_bench" run "$D" 1000 "$@")
+  c1=$(cpu_ticks)
+  n=$(echo "$out" | sed -n 's/.*committed \([0-9]*\) in.*/\1/p')
+  echo "[$TAG $(date -u +%T) load $load] $out | replica CPU $(( (c1 - c0) * 1000 / hz )) ms" \
+       "= $(( (c1 - c0) * 1000000 / hz / (${n:-0} > 0 ? n : 1) )) us/tx"
+}
+for r in $RATES; do run "$r" "$SECS"; done
+if [ -n "${DEAD:-}" ]; then
+  "$B/blyan" testnet kill --dir "$D" validator2 >/dev/null
+  PIDS[2]=0   #  Gone: not counted (its /proc entry may linger until reaped).
+  for r in $DEAD; do run "$r" "$SECS" 2; done
+fi
