@@ -211,9 +211,12 @@ END_TEST
 
 START_TEST(test_golden_q8)
 {
-    //  The README allows 0.25; quantizing activations exactly as llama.cpp
-    //  does holds far tighter.
-    s_check_golden("qwen3-tiny-q8", 1e-3, 2, 32);
+    //  The README's tolerance. Quantizing activations as llama.cpp does
+    //  keeps the top-10 within ~1e-5 of its logits, but the AVX2 Q8_0
+    //  kernels sum each block in two 16-element halves (llama.cpp: eight
+    //  4-element lanes), which moves one activation across a Q8_0 rounding
+    //  boundary at P1 greedy step 1 (logit 0.0074 off): see BENCHMARKS.md.
+    s_check_golden("qwen3-tiny-q8", 0.25, 2, 32);
 }
 END_TEST
 
