@@ -7,6 +7,7 @@
 
 #include "bly_kernels.h"
 
+#include "bly_limits.h"
 #include "bly_log.h"
 
 #include <math.h>
@@ -71,6 +72,11 @@ s_xd_index(size_t t, size_t b, size_t n_blocks)
 {
     return (t / 4) * 4 * n_blocks + 4 * b + t % 4;
 }
+
+//  Blocks per row the 4x4 tile takes (its four rows' scales sit on the
+//  stack: 32 KiB); every Q8_0 matrix of a model within BLY_MODEL_FF_MAX.
+//  Longer rows take the 1-row kernel, which gives the same results.
+#define S_TILE_BLOCKS_MAX (BLY_MODEL_FF_MAX / BLY_QK8_0)
 
 /* ---- AVX2 kernels ------------------------------------------------------ */
 
@@ -228,10 +234,12 @@ s_dot1_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *x, size_t n_
 
 //  Four Q8_0 weight rows times a group of four activation rows (prefill):
 //  each weight block serves four tokens, each activation block four rows,
-//  one accumulator per row.
+//  one accumulator per row. dw4 holds the four rows' block scales as floats
+//  (4 * b + row), converted once for all token groups.
 S_AVX2 static void
-s_tile_q8_0_4x4(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *const *x,
-                const float *dx4, size_t n_blocks, float out[4][4])
+s_tile_q8_0_4x4(const uint8_t *w, size_t w_row, const float *dw4,
+                const bly_block_q8_0_t *const *x, const float *dx4, size_t n_blocks,
+                float out[4][4])
 {
     const bly_block_q8_0_t *w0 = (const void *) w, *w1 = (const void *) (w + w_row);
     const bly_block_q8_0_t *w2 = (const void *) (w + 2 * w_row);
@@ -240,7 +248,7 @@ s_tile_q8_0_4x4(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *const *x
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
-#define S_ROW(wr, acc)                                                                             \
+#define S_ROW(wr, i, acc)                                                                          \
     do {                                                                                           \
         __m256i wv = _mm256_loadu_si256((const __m256i *) (wr)[b].qs);                             \
         __m256i wabs = _mm256_sign_epi8(wv, wv);                                                   \
@@ -248,15 +256,15 @@ s_tile_q8_0_4x4(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *const *x
                             s_q8_pairs(wabs, wv, x1[b].qs, ones),                                  \
                             s_q8_pairs(wabs, wv, x2[b].qs, ones),                                  \
                             s_q8_pairs(wabs, wv, x3[b].qs, ones));                                 \
-        __m256 s = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((wr)[b].d)), dx);                        \
+        __m256 s = _mm256_mul_ps(_mm256_broadcast_ss(dw4 + 4 * b + (i)), dx);                      \
         acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(h), acc);                                      \
     } while (0)
     for (size_t b = 0; b < n_blocks; b++) {
         __m256 dx = _mm256_broadcast_ps((const __m128 *) (dx4 + 4 * b));
-        S_ROW(w0, acc0);
-        S_ROW(w1, acc1);
-        S_ROW(w2, acc2);
-        S_ROW(w3, acc3);
+        S_ROW(w0, 0, acc0);
+        S_ROW(w1, 1, acc1);
+        S_ROW(w2, 2, acc2);
+        S_ROW(w3, 3, acc3);
     }
 #undef S_ROW
     s_store_lohi(acc0, out[0], 4);
@@ -570,29 +578,54 @@ s_rows_simple(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_
     }
 }
 
-//  Rows r0..r1 for every token, in groups of 4 tokens so one weight row
-//  serves 4 activation rows; the chunk's rows stay in cache across groups.
-static void
-s_matmul_rows(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
-{
-    for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
-        size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
-        size_t r = r0;
 #if S_X86
-        size_t n_blocks = job->n_in / BLY_QK8_0;
-        const bly_block_q8_0_t *xs[4];
-        for (size_t t = 0; t < nt; t++)
-            xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
-        for (; job->tiled && nt == 4 && r + 4 <= r1; r += 4) {
+//  Rows [r0, r1) (a multiple of 4 apart) for the whole groups of four
+//  tokens with the 4x4 tile: per four rows, their scales are converted once
+//  and the rows (in L1) serve every token group.
+S_AVX2 static void
+s_matmul_tiles(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
+{
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    float dw4[4 * S_TILE_BLOCKS_MAX];
+    bly_assert(n_blocks <= S_TILE_BLOCKS_MAX);
+    for (size_t r = r0; r + 4 <= r1; r += 4) {
+        const uint8_t *w = (const uint8_t *) mat->w + r * job->w_row;
+        for (size_t i = 0; i < 4; i++) {
+            const bly_block_q8_0_t *row = (const void *) (w + i * job->w_row);
+            for (size_t b = 0; b < n_blocks; b++)
+                dw4[4 * b + i] = _cvtsh_ss(row[b].d);
+        }
+        for (size_t t0 = 0; t0 + 4 <= job->n_tokens; t0 += 4) {
+            const bly_block_q8_0_t *xs[4];
+            for (size_t t = 0; t < 4; t++)
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
             float out[4][4];
-            s_tile_q8_0_4x4((const uint8_t *) mat->w + r * job->w_row, job->w_row, xs,
-                            job->xd + s_xd_index(t0, 0, n_blocks), n_blocks, out);
+            s_tile_q8_0_4x4(w, job->w_row, dw4, xs, job->xd + s_xd_index(t0, 0, n_blocks),
+                            n_blocks, out);
             for (size_t i = 0; i < 4; i++)
                 for (size_t t = 0; t < 4; t++)
                     mat->y[(t0 + t) * mat->n_out + r + i] = out[i][t];
         }
+    }
+}
 #endif
-        s_rows_simple(job, mat, r, r1, t0, nt);
+
+//  Rows r0..r1 for every token: the tile where it applies, then the rows
+//  and tokens it leaves, in groups of up to four tokens.
+static void
+s_matmul_rows(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
+{
+    size_t r_tiled = r0, t_tiled = 0;
+#if S_X86
+    if (job->tiled) {
+        r_tiled = r0 + (r1 - r0) / 4 * 4;
+        t_tiled = job->n_tokens / 4 * 4;
+        s_matmul_tiles(job, mat, r0, r_tiled);
+    }
+#endif
+    for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
+        size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
+        s_rows_simple(job, mat, t0 < t_tiled ? r_tiled : r0, r1, t0, nt);
     }
 }
 
@@ -638,7 +671,8 @@ bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mat
         .pool = pool, .wtype = wtype, .mats = mats, .n_mats = n_mats,
         .w_row = bly_ref_row_size(wtype, n_in), .n_in = n_in, .x = x, .xq = scratch,
         .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
-        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
+        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4
+                 && n_in / BLY_QK8_0 <= S_TILE_BLOCKS_MAX,
     };
     if (wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
         uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;
