@@ -304,82 +304,99 @@ s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const
     s_store_lohi(acc, out, 4);
 }
 
-//  Q4_K weights times Q8_K activations. Per superblock: 4-bit quants are
-//  unsigned, so maddubs takes them as is; each 32-quant sub-block's pair
-//  sums are scaled by its 6-bit scale with madd; the mins come in through
-//  the activation group sums (bsums).
-S_AVX2 static float
-s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *x, size_t n)
+//  Q4_K weights times 1..4 Q8_K activation rows. Per superblock: 4-bit
+//  quants are unsigned, so maddubs takes them as is; each 32-quant
+//  sub-block's pair sums are scaled by its 6-bit scale with madd; the mins
+//  come in through the activation group sums (bsums). The nibbles and
+//  scales are unpacked once per superblock for all the tokens; each token
+//  sees the same operations whatever n_x, so prefill and decode agree.
+S_AVX2 static void
+s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *const *x, size_t n_x,
+                size_t n, float *out)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (size_t b = 0; b < n / BLY_QK_K; b++) {
         uint8_t sc[8], m[8];
-        int32_t msum = 0;
-        for (size_t j = 0; j < 8; j++) {
+        for (size_t j = 0; j < 8; j++)
             bly_ref_q4_k_scale_min(j, w[b].scales, &sc[j], &m[j]);
-            msum += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-        }
-        __m256i isum = _mm256_setzero_si256();
+        __m256i q4[8], scale[8];
         for (size_t c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *) (w[b].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, low4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            __m256i xl = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c));
-            __m256i xh = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c + 32));
-            __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
-                                           _mm256_set1_epi16(sc[2 * c]));
-            __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
-                                           _mm256_set1_epi16(sc[2 * c + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+            q4[2 * c] = _mm256_and_si256(q, low4);
+            q4[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
         }
-        float d = _cvtsh_ss(w[b].d) * x[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        mins += _cvtsh_ss(w[b].dmin) * x[b].d * (float) msum;
+        for (size_t j = 0; j < 8; j++)
+            scale[j] = _mm256_set1_epi16(sc[j]);
+        float dw = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        for (size_t t = 0; t < n_x; t++) {
+            const bly_block_q8_k_t *xb = &x[t][b];
+            int32_t msum = 0;
+            for (size_t j = 0; j < 8; j++)
+                msum += m[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+            __m256i isum = _mm256_setzero_si256();
+            for (size_t k = 0; k < 8; k++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *) (xb->qs + 32 * k));
+                isum = _mm256_add_epi32(
+                    isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q4[k], xv), scale[k]));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(isum), acc[t]);
+            mins[t] += dmin * xb->d * (float) msum;
+        }
     }
-    return s_hsum(acc) - mins;
+    for (size_t t = 0; t < n_x; t++)
+        out[t] = s_hsum(acc[t]) - mins[t];
 }
 
-//  Q6_K weights times Q8_K activations: quants rebuilt as unsigned 0..63
-//  (the -32 offset comes back through the group sums), pair sums scaled
-//  per 16-quant group with madd.
-S_AVX2 static float
-s_dot_q6_k_avx2(const bly_block_q6_k_t *w, const bly_block_q8_k_t *x, size_t n)
+//  Q6_K weights times 1..4 Q8_K activation rows: quants rebuilt as
+//  unsigned 0..63 once per superblock (the -32 offset comes back through
+//  the group sums), pair sums scaled per 16-quant group with madd.
+S_AVX2 static void
+s_dot_q6_k_avx2(const bly_block_q6_k_t *w, const bly_block_q8_k_t *const *x, size_t n_x,
+                size_t n, float *out)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (size_t b = 0; b < n / BLY_QK_K; b++) {
-        int32_t offset = 0;
-        for (size_t g = 0; g < 16; g++)
-            offset += w[b].scales[g] * x[b].bsums[g];
-        __m256i isum = _mm256_setzero_si256();
+        //  q[4 * c + k]: quarter k of half c: low nibbles of ql0/ql1 (k = 0,
+        //  1) or high nibbles (k = 2, 3), plus bits 2k..2k+1 of qh on top.
+        __m256i q[8], scale[8];
         for (size_t c = 0; c < 2; c++) {
             __m256i ql0 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c));
             __m256i ql1 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c + 32));
             __m256i qh = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * c));
-            //  Quarter k: low nibbles of ql0/ql1 (k = 0, 1) or high nibbles
-            //  (k = 2, 3), plus bits 2k..2k+1 of qh on top.
-            __m256i q[4];
             for (int k = 0; k < 4; k++) {
                 __m256i l = k & 1 ? ql1 : ql0;
                 __m256i nib = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), low4);
                 __m256i h = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), two);
-                q[k] = _mm256_or_si256(nib, _mm256_slli_epi16(h, 4));
-            }
-            for (size_t k = 0; k < 4; k++) {
+                q[4 * c + k] = _mm256_or_si256(nib, _mm256_slli_epi16(h, 4));
                 const int8_t *sc = w[b].scales + 8 * c + 2 * k;
-                __m256i xv = _mm256_loadu_si256((const __m256i *) (x[b].qs + 128 * c + 32 * k));
-                __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[0]), _mm_set1_epi16(sc[1]));
-                isum = _mm256_add_epi32(isum,
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scale));
+                scale[4 * c + k] = _mm256_setr_m128i(_mm_set1_epi16(sc[0]), _mm_set1_epi16(sc[1]));
             }
         }
-        float d = _cvtsh_ss(w[b].d) * x[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_add_ps(acc, _mm256_setr_ps(-32.0f * d * (float) offset, 0, 0, 0, 0, 0, 0, 0));
+        float dw = _cvtsh_ss(w[b].d);
+        for (size_t t = 0; t < n_x; t++) {
+            const bly_block_q8_k_t *xb = &x[t][b];
+            int32_t offset = 0;
+            for (size_t g = 0; g < 16; g++)
+                offset += w[b].scales[g] * xb->bsums[g];
+            __m256i isum = _mm256_setzero_si256();
+            for (size_t k = 0; k < 8; k++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *) (xb->qs + 32 * k));
+                isum = _mm256_add_epi32(
+                    isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scale[k]));
+            }
+            float d = dw * xb->d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[t]);
+            acc[t] = _mm256_add_ps(acc[t], _mm256_setr_ps(-32.0f * d * (float) offset, 0, 0, 0, 0,
+                                                          0, 0, 0));
+        }
     }
-    return s_hsum(acc);
+    for (size_t t = 0; t < n_x; t++)
+        out[t] = s_hsum(acc[t]);
 }
 
 S_AVX2 static void
@@ -435,6 +452,17 @@ s_axpy_avx2(float *out, float a, const float *v, size_t n)
     for (; i < n; i++)
         out[i] += a * v[i];
 }
+
+//  Q4_K or Q6_K row times 1..4 Q8_K rows.
+S_AVX2 static void
+s_dot_k_avx2(bly_type_t wtype, const void *w, const void *const *x, size_t n_x, size_t n,
+             float *out)
+{
+    if (wtype == BLY_TYPE_Q4_K)
+        s_dot_q4_k_avx2(w, (const bly_block_q8_k_t *const *) x, n_x, n, out);
+    else
+        s_dot_q6_k_avx2(w, (const bly_block_q8_k_t *const *) x, n_x, n, out);
+}
 #endif
 
 /* ---- Dispatch ---------------------------------------------------------- */
@@ -475,8 +503,13 @@ bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
         case BLY_TYPE_F32: return s_dot_f32_avx2(w, x, n);
         case BLY_TYPE_F16: return s_dot_f16_avx2(w, x, n);
         case BLY_TYPE_BF16: return s_dot_bf16_avx2(w, x, n);
-        case BLY_TYPE_Q4_K: return s_dot_q4_k_avx2(w, x, n);
-        case BLY_TYPE_Q6_K: return s_dot_q6_k_avx2(w, x, n);
+        case BLY_TYPE_Q4_K:
+        case BLY_TYPE_Q6_K: {
+            const void *xs[1] = {x};
+            float out;
+            s_dot_k_avx2(wtype, w, xs, 1, n, &out);
+            return out;
+        }
         case BLY_TYPE_Q8_0:
             bly_assert(n % BLY_QK8_0 == 0);
             return s_dot1_q8_0_avx2(w, x, n / BLY_QK8_0);
@@ -566,6 +599,17 @@ s_rows_simple(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_
             xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
         s_dot_q8_0_avx2((const void *) ((const uint8_t *) mat->w + r * job->w_row), xs, nt, dx4,
                         n_blocks, out);
+        for (size_t t = 0; t < nt; t++)
+            mat->y[(t0 + t) * mat->n_out + r] = out[t];
+    }
+    bool kquant = job->wtype == BLY_TYPE_Q4_K || job->wtype == BLY_TYPE_Q6_K;
+    for (; kquant && s_use_avx2() && r < r1; r++) {
+        const void *xs[4];
+        float out[4];
+        for (size_t t = 0; t < nt; t++)
+            xs[t] = job->xq + (t0 + t) * job->x_row;
+        s_dot_k_avx2(job->wtype, (const uint8_t *) mat->w + r * job->w_row, xs, nt, job->n_in,
+                     out);
         for (size_t t = 0; t < nt; t++)
             mat->y[(t0 + t) * mat->n_out + r] = out[t];
     }

@@ -228,6 +228,51 @@ START_TEST(test_q8_0_avx2_recipe)
 }
 END_TEST
 
+//  K-quant matmuls unpack each weight superblock once for up to four
+//  tokens: every token's result equals bly_kern_vec_dot on its own, bit for
+//  bit, for any token count (so prefill, decode and batch splits agree).
+static void
+s_check_kquant_tokens(bly_pool_t *pool, bly_type_t type, size_t n_in, size_t n_out)
+{
+    enum { T = 9 };
+    size_t row = bly_ref_row_size(type, n_in);
+    size_t x_row = bly_ref_row_size(bly_ref_vec_dot_type(type), n_in);
+    uint8_t *w = malloc(row * n_out), *xq = malloc(x_row * T);
+    uint8_t *scratch = malloc(bly_kern_matmul_scratch_size(type, n_in, T));
+    float *x = malloc(n_in * T * sizeof(float)), *y = malloc(n_out * T * sizeof(float));
+    ck_assert(w && xq && scratch && x && y);
+    s_fill_weights(type, w, n_in, n_out);
+    for (size_t i = 0; i < n_in * T; i++)
+        x[i] = s_randf() * 2.0f;
+    for (size_t t = 0; t < T; t++)
+        bly_ref_quantize_row(type, x + t * n_in, xq + t * x_row, n_in);
+    const size_t counts[] = {1, 3, 4, 5, 9};
+    for (size_t c = 0; c < 5; c++) {
+        bly_kern_matmul(pool, type, w, n_in, n_out, x, counts[c], y, scratch);
+        for (size_t t = 0; t < counts[c]; t++)
+            for (size_t r = 0; r < n_out; r++) {
+                float want = bly_kern_vec_dot(type, w + r * row, xq + t * x_row, n_in);
+                ck_assert_msg(memcmp(&y[t * n_out + r], &want, sizeof(float)) == 0,
+                              "type %d, %zu tokens: row %zu token %zu: %.9g vs %.9g", type,
+                              counts[c], r, t, y[t * n_out + r], want);
+            }
+    }
+    free(w);
+    free(xq);
+    free(scratch);
+    free(x);
+    free(y);
+}
+
+START_TEST(test_kquant_tokens_agree)
+{
+    bly_pool_t *pool = bly_pool_new(2);
+    s_check_kquant_tokens(pool, BLY_TYPE_Q4_K, 512, 7);
+    s_check_kquant_tokens(pool, BLY_TYPE_Q6_K, 768, 5);
+    bly_pool_destroy(&pool);
+}
+END_TEST
+
 START_TEST(test_attention)
 {
     enum { HD = 20, NH = 6, NKV = 2, POS = 5, NT = 7, CTX = POS + NT };
@@ -333,6 +378,7 @@ main(void)
     tcase_add_test(tc, test_quantize_exact);
     tcase_add_test(tc, test_matmul_multi);
     tcase_add_test(tc, test_q8_0_avx2_recipe);
+    tcase_add_test(tc, test_kquant_tokens_agree);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_pool_dynamic);
