@@ -304,6 +304,18 @@ s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const
     s_store_lohi(acc, out, 4);
 }
 
+//  Exact sum over 16 groups of bsums[g] * k[g] (int16 both, no overflow:
+//  |bsum| <= 16 * 128, |k| < 64), as madd and a horizontal integer sum.
+S_AVX2 static inline int32_t
+s_bsums_dot(const int16_t *bsums, __m256i k)
+{
+    __m256i p = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) bsums), k);
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 1));
+    return _mm_cvtsi128_si32(q);
+}
+
 //  Q4_K weights times 1..4 Q8_K activation rows. Per superblock: 4-bit
 //  quants are unsigned, so maddubs takes them as is; each 32-quant
 //  sub-block's pair sums are scaled by its 6-bit scale with madd; the mins
@@ -323,6 +335,9 @@ s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *const *x, siz
         for (size_t j = 0; j < 8; j++)
             bly_ref_q4_k_scale_min(j, w[b].scales, &sc[j], &m[j]);
         __m256i q4[8], scale[8];
+        //  Each min once per pair of 16-quant groups: [m0, m0, m1, m1, ...].
+        __m256i mins16 = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3], m[4],
+                                           m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
         for (size_t c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *) (w[b].qs + 32 * c));
             q4[2 * c] = _mm256_and_si256(q, low4);
@@ -333,9 +348,7 @@ s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *const *x, siz
         float dw = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
         for (size_t t = 0; t < n_x; t++) {
             const bly_block_q8_k_t *xb = &x[t][b];
-            int32_t msum = 0;
-            for (size_t j = 0; j < 8; j++)
-                msum += m[j] * (xb->bsums[2 * j] + xb->bsums[2 * j + 1]);
+            int32_t msum = s_bsums_dot(xb->bsums, mins16);
             __m256i isum = _mm256_setzero_si256();
             for (size_t k = 0; k < 8; k++) {
                 __m256i xv = _mm256_loadu_si256((const __m256i *) (xb->qs + 32 * k));
