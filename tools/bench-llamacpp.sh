@@ -34,6 +34,7 @@ for i in $(seq 1 "$PAIRS"); do
   [ $((i % 2)) = 0 ] && order="blyan llama"
   for who in $order; do
     load=$(cut -d' ' -f1 /proc/loadavg)
+    start=$(date -u +%H:%M:%S)
     if [ "$who" = llama ]; then
       out=$(node "$DIR/bench-llamacpp.mjs" --model="$M" --threads="$THREADS" \
         --prompt-tokens=128 --gen-tokens=32 2>/dev/null | grep '^{')
@@ -41,6 +42,6 @@ for i in $(seq 1 "$PAIRS"); do
       out=$("$BLYAN" bench --model "$M" --threads "$THREADS" --prompt-tokens 128 \
         --gen-tokens 32 --json)
     fi
-    echo "pair $i $who $(date -u +%H:%M:%S) load $load $out"
+    echo "pair $i $who start $start load $load $out"
   done
 done
