@@ -7,6 +7,7 @@
 
 #include "bly_kernels.h"
 
+#include "bly_limits.h"
 #include "bly_log.h"
 
 #include <math.h>
@@ -63,6 +64,19 @@ bly_kern_set_isa(bly_kern_isa_t isa)
     atomic_store(&s_isa, (int) use);
     return use;
 }
+
+//  Q8_0 activation scales as floats, in groups of four tokens: token t's
+//  scale of block b is at (t / 4) * 4 * n_blocks + 4 * b + t % 4.
+static inline size_t
+s_xd_index(size_t t, size_t b, size_t n_blocks)
+{
+    return (t / 4) * 4 * n_blocks + 4 * b + t % 4;
+}
+
+//  Blocks per row the 4x4 tile takes (its four rows' scales sit on the
+//  stack: 32 KiB); every Q8_0 matrix of a model within BLY_MODEL_FF_MAX.
+//  Longer rows take the 1-row kernel, which gives the same results.
+#define S_TILE_BLOCKS_MAX (BLY_MODEL_FF_MAX / BLY_QK8_0)
 
 /* ---- AVX2 kernels ------------------------------------------------------ */
 
@@ -137,98 +151,141 @@ s_dot_bf16_avx2(const uint16_t *a, const uint16_t *b, size_t n)
     return sum;
 }
 
-//  Q8_0 weight row times up to 4 Q8_0 activation rows. |w| is formed once
-//  per weight block; maddubs needs one unsigned operand, so the sign of w
-//  moves onto x (pair sums stay below 2 * 128 * 127, no saturation).
+//  Q8_0 block products on AVX2. Every path (4x4 prefill tile, 4-row
+//  decode, 1-row tails, bly_kern_vec_dot) computes a row-token product the
+//  same way, so results do not depend on batching or threads:
+//    lo_b, hi_b = exact integer sums of elements 0..15 and 16..31 of block b
+//    acc_lo = fma(dw_b * dx_b, (float) lo_b, acc_lo), in block order
+//    acc_hi likewise; result = acc_lo + acc_hi
+//  maddubs needs one unsigned operand, so the sign of w moves onto x (pair
+//  sums stay below 2 * 128 * 127, no saturation); madd with ones widens to
+//  int32 lanes of 4 elements; two levels of hadd fold four such vectors into
+//  one whose lane k holds lo of product k and lane 4 + k its hi. One
+//  convert, multiply and FMA then serve four products.
+
+S_AVX2 static inline __m256i
+s_q8_pairs(__m256i wabs, __m256i wv, const int8_t *xqs, __m256i ones)
+{
+    __m256i xv = _mm256_loadu_si256((const __m256i *) xqs);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xv, wv)), ones);
+}
+
+S_AVX2 static inline __m256i
+s_q8_row_pairs(const bly_block_q8_0_t *wb, const int8_t *xqs, __m256i ones)
+{
+    __m256i wv = _mm256_loadu_si256((const __m256i *) wb->qs);
+    return s_q8_pairs(_mm256_sign_epi8(wv, wv), wv, xqs, ones);
+}
+
+S_AVX2 static inline __m256i
+s_fold4(__m256i p0, __m256i p1, __m256i p2, __m256i p3)
+{
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+}
+
+//  Lane k of the result: acc lane k + acc lane 4 + k.
+S_AVX2 static inline void
+s_store_lohi(__m256 acc, float *out, size_t n)
+{
+    float tmp[4];
+    _mm_storeu_ps(tmp, _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1)));
+    for (size_t k = 0; k < n; k++)
+        out[k] = tmp[k];
+}
+
+//  One Q8_0 weight row times 1..4 activation rows of one token group (x[t]
+//  for t < n_x; dx4 the group's scales, s_xd_index layout).
 S_AVX2 static void
 s_dot_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *const *x, size_t n_x,
-                size_t n_blocks, float *out)
+                const float *dx4, size_t n_blocks, float *out)
 {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
-                     _mm256_setzero_ps()};
     const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i mask = _mm_cmpgt_epi32(_mm_set1_epi32((int) n_x), _mm_setr_epi32(0, 1, 2, 3));
+    __m256 acc = _mm256_setzero_ps();
     for (size_t b = 0; b < n_blocks; b++) {
         __m256i wv = _mm256_loadu_si256((const __m256i *) w[b].qs);
         __m256i wabs = _mm256_sign_epi8(wv, wv);
-        float dw = _cvtsh_ss(w[b].d);
-        for (size_t t = 0; t < n_x; t++) {
-            __m256i xv = _mm256_loadu_si256((const __m256i *) x[t][b].qs);
-            __m256i xs = _mm256_sign_epi8(xv, wv);
-            __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, xs), ones);
-            __m256 d = _mm256_set1_ps(dw * _cvtsh_ss(x[t][b].d));
-            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
-        }
+        __m256i p[4];
+        for (size_t t = 0; t < 4; t++)
+            p[t] = t < n_x ? s_q8_pairs(wabs, wv, x[t][b].qs, ones) : _mm256_setzero_si256();
+        __m128 d = _mm_maskload_ps(dx4 + 4 * b, mask);
+        __m256 s = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(w[b].d)), _mm256_set_m128(d, d));
+        acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(s_fold4(p[0], p[1], p[2], p[3])), acc);
     }
-    for (size_t t = 0; t < n_x; t++)
-        out[t] = s_hsum(acc[t]);
+    s_store_lohi(acc, out, n_x);
 }
 
-//  Two Q8_0 weight rows times four Q8_0 activation rows: each weight block
-//  serves four tokens and each activation block two rows. xd holds the
-//  activation scales as floats (converted once per matmul).
-S_AVX2 static void
-s_tile_q8_0_2x4(const bly_block_q8_0_t *w0, const bly_block_q8_0_t *w1,
-                const bly_block_q8_0_t *const *x, const float *const *xd, size_t n_blocks,
-                float out[2][4])
+//  bly_kern_vec_dot for Q8_0: one row, one token, scales converted here.
+S_AVX2 static float
+s_dot1_q8_0_avx2(const bly_block_q8_0_t *w, const bly_block_q8_0_t *x, size_t n_blocks)
 {
-    //  Written out by hand: the compiler at -O2 kept arrays of accumulators
-    //  on the stack, a store-forward in every FMA chain.
-    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c02 = _mm256_setzero_ps();
-    __m256 c03 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-    __m256 c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps();
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1), zero = _mm256_setzero_si256();
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t b = 0; b < n_blocks; b++) {
+        __m256i wv = _mm256_loadu_si256((const __m256i *) w[b].qs);
+        __m256i p = s_q8_pairs(_mm256_sign_epi8(wv, wv), wv, x[b].qs, ones);
+        __m256 s = _mm256_set1_ps(_cvtsh_ss(w[b].d) * _cvtsh_ss(x[b].d));
+        acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(s_fold4(p, zero, zero, zero)), acc);
+    }
+    float out;
+    s_store_lohi(acc, &out, 1);
+    return out;
+}
+
+//  Four Q8_0 weight rows times a group of four activation rows (prefill):
+//  each weight block serves four tokens, each activation block four rows,
+//  one accumulator per row. dw4 holds the four rows' block scales as floats
+//  (4 * b + row), converted once for all token groups.
+S_AVX2 static void
+s_tile_q8_0_4x4(const uint8_t *w, size_t w_row, const float *dw4,
+                const bly_block_q8_0_t *const *x, const float *dx4, size_t n_blocks,
+                float out[4][4])
+{
+    const bly_block_q8_0_t *w0 = (const void *) w, *w1 = (const void *) (w + w_row);
+    const bly_block_q8_0_t *w2 = (const void *) (w + 2 * w_row);
+    const bly_block_q8_0_t *w3 = (const void *) (w + 3 * w_row);
     const bly_block_q8_0_t *x0 = x[0], *x1 = x[1], *x2 = x[2], *x3 = x[3];
-    const float *d0p = xd[0], *d1p = xd[1], *d2p = xd[2], *d3p = xd[3];
-#define S_PAIR(xb, dxp, acc0, acc1)                                                                \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+#define S_ROW(wr, i, acc)                                                                          \
     do {                                                                                           \
-        __m256i xv = _mm256_loadu_si256((const __m256i *) (xb)[b].qs);                             \
-        __m256 dx = _mm256_broadcast_ss(&(dxp)[b]);                                                \
-        __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(xv, wv0)), ones); \
-        __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(xv, wv1)), ones); \
-        acc0 = _mm256_fmadd_ps(_mm256_mul_ps(d0, dx), _mm256_cvtepi32_ps(p0), acc0);               \
-        acc1 = _mm256_fmadd_ps(_mm256_mul_ps(d1, dx), _mm256_cvtepi32_ps(p1), acc1);               \
+        __m256i wv = _mm256_loadu_si256((const __m256i *) (wr)[b].qs);                             \
+        __m256i wabs = _mm256_sign_epi8(wv, wv);                                                   \
+        __m256i h = s_fold4(s_q8_pairs(wabs, wv, x0[b].qs, ones),                                  \
+                            s_q8_pairs(wabs, wv, x1[b].qs, ones),                                  \
+                            s_q8_pairs(wabs, wv, x2[b].qs, ones),                                  \
+                            s_q8_pairs(wabs, wv, x3[b].qs, ones));                                 \
+        __m256 s = _mm256_mul_ps(_mm256_broadcast_ss(dw4 + 4 * b + (i)), dx);                      \
+        acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(h), acc);                                      \
     } while (0)
     for (size_t b = 0; b < n_blocks; b++) {
-        __m256i wv0 = _mm256_loadu_si256((const __m256i *) w0[b].qs);
-        __m256i wv1 = _mm256_loadu_si256((const __m256i *) w1[b].qs);
-        __m256i a0 = _mm256_sign_epi8(wv0, wv0), a1 = _mm256_sign_epi8(wv1, wv1);
-        __m256 d0 = _mm256_set1_ps(_cvtsh_ss(w0[b].d)), d1 = _mm256_set1_ps(_cvtsh_ss(w1[b].d));
-        S_PAIR(x0, d0p, c00, c10);
-        S_PAIR(x1, d1p, c01, c11);
-        S_PAIR(x2, d2p, c02, c12);
-        S_PAIR(x3, d3p, c03, c13);
+        __m256 dx = _mm256_broadcast_ps((const __m128 *) (dx4 + 4 * b));
+        S_ROW(w0, 0, acc0);
+        S_ROW(w1, 1, acc1);
+        S_ROW(w2, 2, acc2);
+        S_ROW(w3, 3, acc3);
     }
-#undef S_PAIR
-    out[0][0] = s_hsum(c00);
-    out[0][1] = s_hsum(c01);
-    out[0][2] = s_hsum(c02);
-    out[0][3] = s_hsum(c03);
-    out[1][0] = s_hsum(c10);
-    out[1][1] = s_hsum(c11);
-    out[1][2] = s_hsum(c12);
-    out[1][3] = s_hsum(c13);
+#undef S_ROW
+    s_store_lohi(acc0, out[0], 4);
+    s_store_lohi(acc1, out[1], 4);
+    s_store_lohi(acc2, out[2], 4);
+    s_store_lohi(acc3, out[3], 4);
 }
 
-//  Four Q8_0 weight rows times one activation row (decode): four
-//  independent accumulator chains, each activation block loaded once.
+//  Four Q8_0 weight rows times one activation row (decode): the four rows'
+//  products fold into one vector, scaled by the four rows' scales times
+//  the token's (the same products as the tile's, multiplied the other way
+//  round).
 S_AVX2 static void
-s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const float *xd,
+s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const float *dx4,
                 size_t n_blocks, float out[4])
 {
     const bly_block_q8_0_t *w0 = (const void *) w, *w1 = (const void *) (w + w_row);
     const bly_block_q8_0_t *w2 = (const void *) (w + 2 * w_row);
     const bly_block_q8_0_t *w3 = (const void *) (w + 3 * w_row);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
-#define S_ROW(wr, acc)                                                                             \
-    do {                                                                                           \
-        __m256i wv = _mm256_loadu_si256((const __m256i *) (wr)[b].qs);                             \
-        __m256i p = _mm256_madd_epi16(                                                             \
-            _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(xv, wv)), ones);       \
-        __m256 d = _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss((wr)[b].d)), dx);                        \
-        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);                                      \
-    } while (0)
     //  Four rows of ~1 KiB are four short streams the hardware prefetcher
     //  barely learns: fetch the next four rows (contiguous) while these run.
     const char *next = (const char *) (w + 4 * w_row);
@@ -236,96 +293,123 @@ s_rows4_q8_0_x1(const uint8_t *w, size_t w_row, const bly_block_q8_0_t *x, const
     for (size_t b = 0; b < n_blocks; b++) {
         _mm_prefetch(next + b * ahead, _MM_HINT_T0);
         _mm_prefetch(next + b * ahead + 64, _MM_HINT_T0);
-        __m256i xv = _mm256_loadu_si256((const __m256i *) x[b].qs);
-        __m256 dx = _mm256_broadcast_ss(&xd[b]);
-        S_ROW(w0, acc0);
-        S_ROW(w1, acc1);
-        S_ROW(w2, acc2);
-        S_ROW(w3, acc3);
+        const int8_t *xqs = x[b].qs;
+        __m256i h = s_fold4(s_q8_row_pairs(&w0[b], xqs, ones), s_q8_row_pairs(&w1[b], xqs, ones),
+                            s_q8_row_pairs(&w2[b], xqs, ones), s_q8_row_pairs(&w3[b], xqs, ones));
+        __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short) w0[b].d, (short) w1[b].d,
+                                                (short) w2[b].d, (short) w3[b].d, 0, 0, 0, 0));
+        __m256 s = _mm256_mul_ps(_mm256_set_m128(dw, dw), _mm256_broadcast_ss(dx4 + 4 * b));
+        acc = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(h), acc);
     }
-#undef S_ROW
-    out[0] = s_hsum(acc0);
-    out[1] = s_hsum(acc1);
-    out[2] = s_hsum(acc2);
-    out[3] = s_hsum(acc3);
+    s_store_lohi(acc, out, 4);
 }
 
-//  Q4_K weights times Q8_K activations. Per superblock: 4-bit quants are
-//  unsigned, so maddubs takes them as is; each 32-quant sub-block's pair
-//  sums are scaled by its 6-bit scale with madd; the mins come in through
-//  the activation group sums (bsums).
-S_AVX2 static float
-s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *x, size_t n)
+//  Exact sum over 16 groups of bsums[g] * k[g] (int16 both, no overflow:
+//  |bsum| <= 16 * 128, |k| < 64), as madd and a horizontal integer sum.
+S_AVX2 static inline int32_t
+s_bsums_dot(const int16_t *bsums, __m256i k)
+{
+    __m256i p = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *) bsums), k);
+    __m128i q = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+    q = _mm_add_epi32(q, _mm_unpackhi_epi64(q, q));
+    q = _mm_add_epi32(q, _mm_shuffle_epi32(q, 1));
+    return _mm_cvtsi128_si32(q);
+}
+
+//  Q4_K weights times 1..4 Q8_K activation rows. Per superblock: 4-bit
+//  quants are unsigned, so maddubs takes them as is; each 32-quant
+//  sub-block's pair sums are scaled by its 6-bit scale with madd; the mins
+//  come in through the activation group sums (bsums). The nibbles and
+//  scales are unpacked once per superblock for all the tokens; each token
+//  sees the same operations whatever n_x, so prefill and decode agree.
+S_AVX2 static void
+s_dot_q4_k_avx2(const bly_block_q4_k_t *w, const bly_block_q8_k_t *const *x, size_t n_x,
+                size_t n, float *out)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f);
-    __m256 acc = _mm256_setzero_ps();
-    float mins = 0.0f;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
+    float mins[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (size_t b = 0; b < n / BLY_QK_K; b++) {
         uint8_t sc[8], m[8];
-        int32_t msum = 0;
-        for (size_t j = 0; j < 8; j++) {
+        for (size_t j = 0; j < 8; j++)
             bly_ref_q4_k_scale_min(j, w[b].scales, &sc[j], &m[j]);
-            msum += m[j] * (x[b].bsums[2 * j] + x[b].bsums[2 * j + 1]);
-        }
-        __m256i isum = _mm256_setzero_si256();
+        __m256i q4[8], scale[8];
+        //  Each min once per pair of 16-quant groups: [m0, m0, m1, m1, ...].
+        __m256i mins16 = _mm256_setr_epi16(m[0], m[0], m[1], m[1], m[2], m[2], m[3], m[3], m[4],
+                                           m[4], m[5], m[5], m[6], m[6], m[7], m[7]);
         for (size_t c = 0; c < 4; c++) {
             __m256i q = _mm256_loadu_si256((const __m256i *) (w[b].qs + 32 * c));
-            __m256i lo = _mm256_and_si256(q, low4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
-            __m256i xl = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c));
-            __m256i xh = _mm256_loadu_si256((const __m256i *) (x[b].qs + 64 * c + 32));
-            __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl),
-                                           _mm256_set1_epi16(sc[2 * c]));
-            __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh),
-                                           _mm256_set1_epi16(sc[2 * c + 1]));
-            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+            q4[2 * c] = _mm256_and_si256(q, low4);
+            q4[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), low4);
         }
-        float d = _cvtsh_ss(w[b].d) * x[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        mins += _cvtsh_ss(w[b].dmin) * x[b].d * (float) msum;
+        for (size_t j = 0; j < 8; j++)
+            scale[j] = _mm256_set1_epi16(sc[j]);
+        float dw = _cvtsh_ss(w[b].d), dmin = _cvtsh_ss(w[b].dmin);
+        for (size_t t = 0; t < n_x; t++) {
+            const bly_block_q8_k_t *xb = &x[t][b];
+            int32_t msum = s_bsums_dot(xb->bsums, mins16);
+            __m256i isum = _mm256_setzero_si256();
+            for (size_t k = 0; k < 8; k++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *) (xb->qs + 32 * k));
+                isum = _mm256_add_epi32(
+                    isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q4[k], xv), scale[k]));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * xb->d), _mm256_cvtepi32_ps(isum), acc[t]);
+            mins[t] += dmin * xb->d * (float) msum;
+        }
     }
-    return s_hsum(acc) - mins;
+    for (size_t t = 0; t < n_x; t++)
+        out[t] = s_hsum(acc[t]) - mins[t];
 }
 
-//  Q6_K weights times Q8_K activations: quants rebuilt as unsigned 0..63
-//  (the -32 offset comes back through the group sums), pair sums scaled
-//  per 16-quant group with madd.
-S_AVX2 static float
-s_dot_q6_k_avx2(const bly_block_q6_k_t *w, const bly_block_q8_k_t *x, size_t n)
+//  Q6_K weights times 1..4 Q8_K activation rows: quants rebuilt as
+//  unsigned 0..63 once per superblock (the -32 offset comes back through
+//  the group sums), pair sums scaled per 16-quant group with madd.
+S_AVX2 static void
+s_dot_q6_k_avx2(const bly_block_q6_k_t *w, const bly_block_q8_k_t *const *x, size_t n_x,
+                size_t n, float *out)
 {
     const __m256i low4 = _mm256_set1_epi8(0x0f), two = _mm256_set1_epi8(0x03);
-    __m256 acc = _mm256_setzero_ps();
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (size_t b = 0; b < n / BLY_QK_K; b++) {
-        int32_t offset = 0;
-        for (size_t g = 0; g < 16; g++)
-            offset += w[b].scales[g] * x[b].bsums[g];
-        __m256i isum = _mm256_setzero_si256();
+        //  q[4 * c + k]: quarter k of half c: low nibbles of ql0/ql1 (k = 0,
+        //  1) or high nibbles (k = 2, 3), plus bits 2k..2k+1 of qh on top.
+        __m256i q[8], scale[8];
         for (size_t c = 0; c < 2; c++) {
             __m256i ql0 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c));
             __m256i ql1 = _mm256_loadu_si256((const __m256i *) (w[b].ql + 64 * c + 32));
             __m256i qh = _mm256_loadu_si256((const __m256i *) (w[b].qh + 32 * c));
-            //  Quarter k: low nibbles of ql0/ql1 (k = 0, 1) or high nibbles
-            //  (k = 2, 3), plus bits 2k..2k+1 of qh on top.
-            __m256i q[4];
             for (int k = 0; k < 4; k++) {
                 __m256i l = k & 1 ? ql1 : ql0;
                 __m256i nib = _mm256_and_si256(k < 2 ? l : _mm256_srli_epi16(l, 4), low4);
                 __m256i h = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k)), two);
-                q[k] = _mm256_or_si256(nib, _mm256_slli_epi16(h, 4));
-            }
-            for (size_t k = 0; k < 4; k++) {
+                q[4 * c + k] = _mm256_or_si256(nib, _mm256_slli_epi16(h, 4));
                 const int8_t *sc = w[b].scales + 8 * c + 2 * k;
-                __m256i xv = _mm256_loadu_si256((const __m256i *) (x[b].qs + 128 * c + 32 * k));
-                __m256i scale = _mm256_setr_m128i(_mm_set1_epi16(sc[0]), _mm_set1_epi16(sc[1]));
-                isum = _mm256_add_epi32(isum,
-                                        _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scale));
+                scale[4 * c + k] = _mm256_setr_m128i(_mm_set1_epi16(sc[0]), _mm_set1_epi16(sc[1]));
             }
         }
-        float d = _cvtsh_ss(w[b].d) * x[b].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc);
-        acc = _mm256_add_ps(acc, _mm256_setr_ps(-32.0f * d * (float) offset, 0, 0, 0, 0, 0, 0, 0));
+        float dw = _cvtsh_ss(w[b].d);
+        for (size_t t = 0; t < n_x; t++) {
+            const bly_block_q8_k_t *xb = &x[t][b];
+            int32_t offset = 0;
+            for (size_t g = 0; g < 16; g++)
+                offset += w[b].scales[g] * xb->bsums[g];
+            __m256i isum = _mm256_setzero_si256();
+            for (size_t k = 0; k < 8; k++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *) (xb->qs + 32 * k));
+                isum = _mm256_add_epi32(
+                    isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), scale[k]));
+            }
+            float d = dw * xb->d;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(isum), acc[t]);
+            acc[t] = _mm256_add_ps(acc[t], _mm256_setr_ps(-32.0f * d * (float) offset, 0, 0, 0, 0,
+                                                          0, 0, 0));
+        }
     }
-    return s_hsum(acc);
+    for (size_t t = 0; t < n_x; t++)
+        out[t] = s_hsum(acc[t]);
 }
 
 S_AVX2 static void
@@ -381,6 +465,17 @@ s_axpy_avx2(float *out, float a, const float *v, size_t n)
     for (; i < n; i++)
         out[i] += a * v[i];
 }
+
+//  Q4_K or Q6_K row times 1..4 Q8_K rows.
+S_AVX2 static void
+s_dot_k_avx2(bly_type_t wtype, const void *w, const void *const *x, size_t n_x, size_t n,
+             float *out)
+{
+    if (wtype == BLY_TYPE_Q4_K)
+        s_dot_q4_k_avx2(w, (const bly_block_q8_k_t *const *) x, n_x, n, out);
+    else
+        s_dot_q6_k_avx2(w, (const bly_block_q8_k_t *const *) x, n_x, n, out);
+}
 #endif
 
 /* ---- Dispatch ---------------------------------------------------------- */
@@ -421,15 +516,16 @@ bly_kern_vec_dot(bly_type_t wtype, const void *w, const void *x, size_t n)
         case BLY_TYPE_F32: return s_dot_f32_avx2(w, x, n);
         case BLY_TYPE_F16: return s_dot_f16_avx2(w, x, n);
         case BLY_TYPE_BF16: return s_dot_bf16_avx2(w, x, n);
-        case BLY_TYPE_Q4_K: return s_dot_q4_k_avx2(w, x, n);
-        case BLY_TYPE_Q6_K: return s_dot_q6_k_avx2(w, x, n);
-        case BLY_TYPE_Q8_0: {
-            bly_assert(n % BLY_QK8_0 == 0);
-            const bly_block_q8_0_t *xs[1] = {x};
+        case BLY_TYPE_Q4_K:
+        case BLY_TYPE_Q6_K: {
+            const void *xs[1] = {x};
             float out;
-            s_dot_q8_0_avx2(w, xs, 1, n / BLY_QK8_0, &out);
+            s_dot_k_avx2(wtype, w, xs, 1, n, &out);
             return out;
         }
+        case BLY_TYPE_Q8_0:
+            bly_assert(n % BLY_QK8_0 == 0);
+            return s_dot1_q8_0_avx2(w, x, n / BLY_QK8_0);
         default: break;
         }
     }
@@ -451,18 +547,18 @@ typedef struct {
     const float *x;       //  Activations (float).
     uint8_t *xq;          //  Activations converted to the vec-dot type.
     size_t x_row;         //  Bytes per converted activation row.
-    float *xd;            //  Q8_0 only: activation block scales as floats.
+    float *xd;            //  Q8_0 on AVX2: activation scales as floats (s_xd_index).
     size_t n_tokens;      //  Activation rows.
     size_t chunk_rows;    //  Weight rows per work chunk (a multiple of 4).
-    bool tiled;           //  Q8_0 on AVX2: the 2x4 tile kernel.
+    bool tiled;           //  Q8_0 on AVX2: the 4x4 tile kernel.
 } s_matmul_t;
 
 size_t
 bly_kern_matmul_scratch_size(bly_type_t wtype, size_t n_in, size_t n_tokens)
 {
     size_t size = bly_ref_matmul_scratch_size(wtype, n_in, n_tokens);
-    if (wtype == BLY_TYPE_Q8_0)
-        size += 64 + n_tokens * (n_in / BLY_QK8_0) * sizeof(float);
+    if (wtype == BLY_TYPE_Q8_0)   //  Scales in whole groups of four tokens.
+        size += 64 + (n_tokens + 3) / 4 * 4 * (n_in / BLY_QK8_0) * sizeof(float);
     return size;
 }
 
@@ -480,7 +576,7 @@ s_quantize_rows(s_matmul_t *job, bly_pool_t *pool)
         bly_kern_quantize_row(job->wtype, job->x + t * job->n_in, row, job->n_in);
         const bly_block_q8_0_t *blocks = (const void *) row;
         for (size_t b = 0; job->xd && b < n_blocks; b++)
-            job->xd[t * n_blocks + b] = bly_fp16_to_fp32(blocks[b].d);
+            job->xd[s_xd_index(t, b, n_blocks)] = bly_fp16_to_fp32(blocks[b].d);
     }
 }
 
@@ -493,70 +589,100 @@ s_quantize_worker(void *arg, size_t index, size_t n_threads)
     s_quantize_rows(job, job->pool);
 }
 
-//  Rows [r0, r1) of 1..4 tokens from t0, one row at a time.
+//  Rows [r0, r1) of the 1..4 tokens from t0 (a multiple of 4) without the
+//  tile: four rows at a time for one token (decode), else one row at a time.
 static void
 s_rows_simple(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1, size_t t0, size_t nt)
 {
     size_t r = r0;
 #if S_X86
     size_t n_blocks = job->n_in / BLY_QK8_0;
+    const float *dx4 = job->xd ? job->xd + s_xd_index(t0, 0, n_blocks) : NULL;
     for (; job->xd && nt == 1 && r + 4 <= r1; r += 4) {
         float out[4];
         s_rows4_q8_0_x1((const uint8_t *) mat->w + r * job->w_row, job->w_row,
-                        (const void *) (job->xq + t0 * job->x_row), job->xd + t0 * n_blocks,
-                        n_blocks, out);
+                        (const void *) (job->xq + t0 * job->x_row), dx4, n_blocks, out);
         for (size_t i = 0; i < 4; i++)
             mat->y[t0 * mat->n_out + r + i] = out[i];
+    }
+    for (; job->xd && r < r1; r++) {
+        const bly_block_q8_0_t *xs[4];
+        float out[4];
+        for (size_t t = 0; t < nt; t++)
+            xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+        s_dot_q8_0_avx2((const void *) ((const uint8_t *) mat->w + r * job->w_row), xs, nt, dx4,
+                        n_blocks, out);
+        for (size_t t = 0; t < nt; t++)
+            mat->y[(t0 + t) * mat->n_out + r] = out[t];
+    }
+    bool kquant = job->wtype == BLY_TYPE_Q4_K || job->wtype == BLY_TYPE_Q6_K;
+    for (; kquant && s_use_avx2() && r < r1; r++) {
+        const void *xs[4];
+        float out[4];
+        for (size_t t = 0; t < nt; t++)
+            xs[t] = job->xq + (t0 + t) * job->x_row;
+        s_dot_k_avx2(job->wtype, (const uint8_t *) mat->w + r * job->w_row, xs, nt, job->n_in,
+                     out);
+        for (size_t t = 0; t < nt; t++)
+            mat->y[(t0 + t) * mat->n_out + r] = out[t];
     }
 #endif
     for (; r < r1; r++) {
         const uint8_t *wr = (const uint8_t *) mat->w + r * job->w_row;
-#if S_X86
-        if (job->wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
-            const bly_block_q8_0_t *xs[4];
-            float out[4];
-            for (size_t t = 0; t < nt; t++)
-                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
-            s_dot_q8_0_avx2((const void *) wr, xs, nt, job->n_in / BLY_QK8_0, out);
-            for (size_t t = 0; t < nt; t++)
-                mat->y[(t0 + t) * mat->n_out + r] = out[t];
-            continue;
-        }
-#endif
         for (size_t t = 0; t < nt; t++)
             mat->y[(t0 + t) * mat->n_out + r]
                 = bly_kern_vec_dot(job->wtype, wr, job->xq + (t0 + t) * job->x_row, job->n_in);
     }
 }
 
-//  Rows r0..r1 for every token, in groups of 4 tokens so one weight row
-//  serves 4 activation rows; the chunk's rows stay in cache across groups.
+#if S_X86
+//  Rows [r0, r1) (a multiple of 4 apart) for the whole groups of four
+//  tokens with the 4x4 tile: per four rows, their scales are converted once
+//  and the rows (in L1) serve every token group.
+S_AVX2 static void
+s_matmul_tiles(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
+{
+    size_t n_blocks = job->n_in / BLY_QK8_0;
+    float dw4[4 * S_TILE_BLOCKS_MAX];
+    bly_assert(n_blocks <= S_TILE_BLOCKS_MAX);
+    for (size_t r = r0; r + 4 <= r1; r += 4) {
+        const uint8_t *w = (const uint8_t *) mat->w + r * job->w_row;
+        for (size_t i = 0; i < 4; i++) {
+            const bly_block_q8_0_t *row = (const void *) (w + i * job->w_row);
+            for (size_t b = 0; b < n_blocks; b++)
+                dw4[4 * b + i] = _cvtsh_ss(row[b].d);
+        }
+        for (size_t t0 = 0; t0 + 4 <= job->n_tokens; t0 += 4) {
+            const bly_block_q8_0_t *xs[4];
+            for (size_t t = 0; t < 4; t++)
+                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
+            float out[4][4];
+            s_tile_q8_0_4x4(w, job->w_row, dw4, xs, job->xd + s_xd_index(t0, 0, n_blocks),
+                            n_blocks, out);
+            for (size_t i = 0; i < 4; i++)
+                for (size_t t = 0; t < 4; t++)
+                    mat->y[(t0 + t) * mat->n_out + r + i] = out[i][t];
+        }
+    }
+}
+#endif
+
+//  Rows r0..r1 for every token: the tile where it applies, then the rows
+//  and tokens it leaves, in groups of up to four tokens.
 static void
 s_matmul_rows(const s_matmul_t *job, const bly_kern_mat_t *mat, size_t r0, size_t r1)
 {
+    size_t r_tiled = r0, t_tiled = 0;
+#if S_X86
+    if (job->tiled) {
+        r_tiled = r0 + (r1 - r0) / 4 * 4;
+        t_tiled = job->n_tokens / 4 * 4;
+        s_matmul_tiles(job, mat, r0, r_tiled);
+    }
+#endif
     for (size_t t0 = 0; t0 < job->n_tokens; t0 += 4) {
         size_t nt = job->n_tokens - t0 < 4 ? job->n_tokens - t0 : 4;
-        size_t r = r0;
-#if S_X86
-        size_t n_blocks = job->n_in / BLY_QK8_0;
-        for (; job->tiled && nt == 4 && r + 2 <= r1; r += 2) {
-            const bly_block_q8_0_t *xs[4];
-            const float *xd[4];
-            for (size_t t = 0; t < 4; t++) {
-                xs[t] = (const void *) (job->xq + (t0 + t) * job->x_row);
-                xd[t] = job->xd + (t0 + t) * n_blocks;
-            }
-            float out[2][4];
-            const uint8_t *w0 = (const uint8_t *) mat->w + r * job->w_row;
-            s_tile_q8_0_2x4((const void *) w0, (const void *) (w0 + job->w_row), xs, xd,
-                            n_blocks, out);
-            for (size_t t = 0; t < 4; t++) {
-                mat->y[(t0 + t) * mat->n_out + r] = out[0][t];
-                mat->y[(t0 + t) * mat->n_out + r + 1] = out[1][t];
-            }
-        }
-#endif
-        s_rows_simple(job, mat, r, r1, t0, nt);
+        s_rows_simple(job, mat, t0 < t_tiled ? r_tiled : r0, r1, t0, nt);
     }
 }
 
@@ -602,7 +728,8 @@ bly_kern_matmul_multi(bly_pool_t *pool, const bly_kern_mat_t *mats, size_t n_mat
         .pool = pool, .wtype = wtype, .mats = mats, .n_mats = n_mats,
         .w_row = bly_ref_row_size(wtype, n_in), .n_in = n_in, .x = x, .xq = scratch,
         .x_row = bly_ref_row_size(bly_ref_vec_dot_type(wtype), n_in), .n_tokens = n_tokens,
-        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4,
+        .tiled = wtype == BLY_TYPE_Q8_0 && s_use_avx2() && n_tokens >= 4
+                 && n_in / BLY_QK8_0 <= S_TILE_BLOCKS_MAX,
     };
     if (wtype == BLY_TYPE_Q8_0 && s_use_avx2()) {
         uintptr_t end = (uintptr_t) scratch + job.x_row * n_tokens;

@@ -40,7 +40,7 @@ s_fill_weights(bly_type_t type, void *w, size_t n_in, size_t rows)
     size_t row = bly_ref_row_size(type, n_in);
     uint8_t *bytes = w;
     for (size_t i = 0; i < row * rows; i++)
-        bytes[i] = (uint8_t) (s_rng = s_rng * 1664525u + 1013904223u) >> 24;
+        bytes[i] = (uint8_t) ((s_rng = s_rng * 1664525u + 1013904223u) >> 24);
     for (size_t r = 0; r < rows; r++) {
         uint8_t *base = bytes + r * row;
         for (size_t i = 0; i < n_in && type == BLY_TYPE_F32; i++)
@@ -172,6 +172,107 @@ START_TEST(test_quantize_exact)
 }
 END_TEST
 
+//  The AVX2 Q8_0 kernels (4x4 tile, 4-row decode, 1-row tails, vec_dot)
+//  all compute a row-token product as documented in bly_kernels.c: exact
+//  integer sums of elements 0..15 and 16..31 per block, each accumulated
+//  in block order with fma(dw * dx, sum, acc), then lo + hi. Checked bit for
+//  bit against that recipe written out in scalar C, for row and token
+//  counts that exercise every kernel and tail.
+static float
+s_q8_recipe(const bly_block_q8_0_t *w, const bly_block_q8_0_t *x, size_t n_blocks)
+{
+    float acc[2] = {0.0f, 0.0f};
+    for (size_t b = 0; b < n_blocks; b++) {
+        float s = bly_fp16_to_fp32(w[b].d) * bly_fp16_to_fp32(x[b].d);
+        for (size_t half = 0; half < 2; half++) {
+            int32_t sum = 0;
+            for (size_t i = 16 * half; i < 16 * half + 16; i++)
+                sum += (int32_t) w[b].qs[i] * x[b].qs[i];
+            acc[half] = fmaf(s, (float) sum, acc[half]);
+        }
+    }
+    return acc[0] + acc[1];
+}
+
+START_TEST(test_q8_0_avx2_recipe)
+{
+    if (bly_kern_set_isa(BLY_KERN_AVX2) != BLY_KERN_AVX2)
+        return;   //  Nothing but the portable path on this CPU.
+    enum { IN = 160, OUT = 11, T = 9, NB = IN / 32 };
+    static bly_block_q8_0_t w[OUT][NB], xq[T][NB];
+    static float x[T * IN], y[T * OUT];
+    static uint8_t scratch[16384];
+    ck_assert_uint_le(bly_kern_matmul_scratch_size(BLY_TYPE_Q8_0, IN, T), sizeof(scratch));
+    s_fill_weights(BLY_TYPE_Q8_0, w, IN, OUT);
+    w[3][2].qs[5] = -128;   //  The one value whose magnitude needs 8 bits.
+    for (size_t i = 0; i < T * IN; i++)
+        x[i] = s_randf() * 3.0f;
+    for (size_t t = 0; t < T; t++)
+        bly_ref_quantize_row_q8_0(x + t * IN, xq[t], IN);
+    bly_pool_t *pool = bly_pool_new(2);
+    const size_t counts[] = {1, 2, 3, 4, 5, 8, 9};
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++) {
+        size_t n = counts[c];
+        bly_kern_matmul(pool, BLY_TYPE_Q8_0, w, IN, OUT, x, n, y, scratch);
+        for (size_t t = 0; t < n; t++)
+            for (size_t r = 0; r < OUT; r++) {
+                float want = s_q8_recipe(w[r], xq[t], NB);
+                ck_assert_msg(memcmp(&y[t * OUT + r], &want, sizeof(float)) == 0,
+                              "%zu tokens: row %zu token %zu: %.9g vs %.9g", n, r, t,
+                              y[t * OUT + r], want);
+                float dot = bly_kern_vec_dot(BLY_TYPE_Q8_0, w[r], xq[t], IN);
+                ck_assert(memcmp(&dot, &want, sizeof(float)) == 0);
+            }
+    }
+    bly_pool_destroy(&pool);
+}
+END_TEST
+
+//  K-quant matmuls unpack each weight superblock once for up to four
+//  tokens: every token's result equals bly_kern_vec_dot on its own, bit for
+//  bit, for any token count (so prefill, decode and batch splits agree).
+static void
+s_check_kquant_tokens(bly_pool_t *pool, bly_type_t type, size_t n_in, size_t n_out)
+{
+    enum { T = 9 };
+    size_t row = bly_ref_row_size(type, n_in);
+    size_t x_row = bly_ref_row_size(bly_ref_vec_dot_type(type), n_in);
+    uint8_t *w = malloc(row * n_out), *xq = malloc(x_row * T);
+    uint8_t *scratch = malloc(bly_kern_matmul_scratch_size(type, n_in, T));
+    float *x = malloc(n_in * T * sizeof(float)), *y = malloc(n_out * T * sizeof(float));
+    ck_assert(w && xq && scratch && x && y);
+    s_fill_weights(type, w, n_in, n_out);
+    for (size_t i = 0; i < n_in * T; i++)
+        x[i] = s_randf() * 2.0f;
+    for (size_t t = 0; t < T; t++)
+        bly_ref_quantize_row(type, x + t * n_in, xq + t * x_row, n_in);
+    const size_t counts[] = {1, 3, 4, 5, 9};
+    for (size_t c = 0; c < 5; c++) {
+        bly_kern_matmul(pool, type, w, n_in, n_out, x, counts[c], y, scratch);
+        for (size_t t = 0; t < counts[c]; t++)
+            for (size_t r = 0; r < n_out; r++) {
+                float want = bly_kern_vec_dot(type, w + r * row, xq + t * x_row, n_in);
+                ck_assert_msg(memcmp(&y[t * n_out + r], &want, sizeof(float)) == 0,
+                              "type %d, %zu tokens: row %zu token %zu: %.9g vs %.9g", type,
+                              counts[c], r, t, y[t * n_out + r], want);
+            }
+    }
+    free(w);
+    free(xq);
+    free(scratch);
+    free(x);
+    free(y);
+}
+
+START_TEST(test_kquant_tokens_agree)
+{
+    bly_pool_t *pool = bly_pool_new(2);
+    s_check_kquant_tokens(pool, BLY_TYPE_Q4_K, 512, 7);
+    s_check_kquant_tokens(pool, BLY_TYPE_Q6_K, 768, 5);
+    bly_pool_destroy(&pool);
+}
+END_TEST
+
 START_TEST(test_attention)
 {
     enum { HD = 20, NH = 6, NKV = 2, POS = 5, NT = 7, CTX = POS + NT };
@@ -276,6 +377,8 @@ main(void)
     tcase_add_test(tc, test_matmul_portable);
     tcase_add_test(tc, test_quantize_exact);
     tcase_add_test(tc, test_matmul_multi);
+    tcase_add_test(tc, test_q8_0_avx2_recipe);
+    tcase_add_test(tc, test_kquant_tokens_agree);
     tcase_add_test(tc, test_attention);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_pool_dynamic);

@@ -161,7 +161,7 @@ s_check_golden(const char *name, double tol, size_t n_threads, size_t max_steps)
     size_t n_prompts = s_load_golden(path, prompts);
     ck_assert_uint_eq(n_prompts, 3);
     float *logits = malloc(hp->n_vocab * sizeof(float));
-    double worst = 0.0;
+    double worst = 0.0, worst_step = 0.0;
     for (size_t k = 0; k < n_prompts; k++) {
         s_prompt_t *pr = &prompts[k];
         bly_model_ctx_t *ctx = bly_model_ctx_new(model, 0, hp->n_layer, 512, 64, n_threads,
@@ -190,6 +190,7 @@ s_check_golden(const char *name, double tol, size_t n_threads, size_t max_steps)
             int32_t id = (int32_t) bly_ref_argmax(logits, hp->n_vocab);
             ck_assert_msg(id == pr->greedy_ids[s], "%s P%zu step %zu: id %d vs %d", name, k + 1,
                           s, id, pr->greedy_ids[s]);
+            worst_step = fmax(worst_step, fabs(logits[id] - pr->greedy_logits[s]));
             ck_assert_msg(fabs(logits[id] - pr->greedy_logits[s]) <= tol,
                           "%s P%zu step %zu logit %g vs %g", name, k + 1, s, logits[id],
                           pr->greedy_logits[s]);
@@ -197,8 +198,8 @@ s_check_golden(const char *name, double tol, size_t n_threads, size_t max_steps)
         }
         bly_model_ctx_destroy(&ctx);
     }
-    printf("%s (%zu threads, %s): worst top-10 logit difference %.3g\n", name, n_threads,
-           bly_kern_isa_name(bly_kern_isa()), worst);
+    printf("%s (%zu threads, %s): worst top-10 logit difference %.3g, greedy-step logit %.3g\n",
+           name, n_threads, bly_kern_isa_name(bly_kern_isa()), worst, worst_step);
     free(logits);
     bly_model_destroy(&model);
 }
@@ -211,9 +212,13 @@ END_TEST
 
 START_TEST(test_golden_q8)
 {
-    //  The README allows 0.25; quantizing activations exactly as llama.cpp
-    //  does holds far tighter.
-    s_check_golden("qwen3-tiny-q8", 1e-3, 2, 32);
+    //  The README's tolerance. Quantizing activations as llama.cpp does
+    //  keeps the prompts' top-10 within ~1e-5 of its logits, but the AVX2
+    //  Q8_0 kernels sum each block in two 16-element halves (llama.cpp:
+    //  eight 4-element lanes), which moves one activation across a Q8_0
+    //  rounding boundary from P1 greedy step 1 on (step logits up to 0.13
+    //  off, ids all equal): see BENCHMARKS.md.
+    s_check_golden("qwen3-tiny-q8", 0.25, 2, 32);
 }
 END_TEST
 
