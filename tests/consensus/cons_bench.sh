@@ -6,7 +6,9 @@
 # replicas used (utime + stime from /proc) per committed transfer.
 # A benchmark, not a test.
 #   tests/consensus/cons_bench.sh BUILD_DIR TAG "RATE..." [SECONDS]
-#   env: DEAD="RATE...", TIMEOUT_COMMIT_MS=N (written into the four manifests)
+#   env: DEAD="RATE...", TIMEOUT_COMMIT_MS=N (written into the four manifests),
+#        CLIENTS=N funded clients (default 1000; each has one transfer in flight, so the
+#        offered rate is capped near CLIENTS / finality)
 set -u
 B=$1; TAG=$2; RATES=$3; SECS=${4:-8}
 D=$(mktemp -d "/tmp/cons-bench-$TAG.XXXXXX")
@@ -14,7 +16,7 @@ trap '"$B/blyan" testnet stop --dir "$D" >/dev/null 2>&1; rm -rf "$D"' EXIT
 cd "$(dirname "$0")/../.."
 BASE=$(python3 tools/free_ports.py 30)
 "$B/blyan" testnet init --dir "$D" --validators 4 --base-port "$BASE" >/dev/null || exit 1
-"$B/tests/consensus/cons_bench" prepare "$D" 1000 || exit 1
+"$B/tests/consensus/cons_bench" prepare "$D" "${CLIENTS:-1000}" || exit 1
 if [ -n "${TIMEOUT_COMMIT_MS:-}" ]; then
   for v in 1 2 3 4; do
     sed -i "/^    genesis = /a\\    timeout_commit_ms = $TIMEOUT_COMMIT_MS" "$D/validator$v/manifest.zpl"
@@ -35,7 +37,7 @@ run() {
   local c0 c1 load out n hz
   hz=$(getconf CLK_TCK)
   c0=$(cpu_ticks); load=$(cut -d' ' -f1 /proc/loadavg)
-  out=$("$B/tests/consensus/cons_bench" run "$D" 1000 "$@")
+  out=$("$B/tests/consensus/cons_bench" run "$D" "${CLIENTS:-1000}" "$@")
   c1=$(cpu_ticks)
   n=$(echo "$out" | sed -n 's/.*committed \([0-9]*\) in.*/\1/p')
   echo "[$TAG $(date -u +%T) load $load] $out | replica CPU $(( (c1 - c0) * 1000 / hz )) ms" \
