@@ -10,6 +10,8 @@
 #ifndef BLY_CLI_H_INCLUDED
 #define BLY_CLI_H_INCLUDED
 
+#include "bly_sampler.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +35,11 @@ int bly_cli_parse_long(const char *text, long min, long max, long *value);
 
 //  Parse a finite double in [min, max]. Returns 0 or -1.
 int bly_cli_parse_double(const char *text, double min, double max, double *value);
+
+//  The sampling flags of `blyan generate` and `blyan chat` (--temp, --top-k, --top-p,
+//  --min-p, --repeat-penalty, --seed; defaults otherwise, the seed from the clock) into *p.
+//  Returns 0, or -1 when a value is malformed or out of range.
+int bly_cli_parse_sampling(int argc, char **argv, bly_sampler_params_t *p);
 
 //  Print `size` bytes as a JSON string literal: escapes control characters,
 //  writes invalid UTF-8 and lone surrogates as \ufffd.

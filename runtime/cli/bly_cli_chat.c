@@ -49,30 +49,8 @@ static int
 s_sampling(int argc, char **argv, bly_inference_msg_t *m)
 {
     bly_sampler_params_t p;
-    bly_sampler_params_default(&p);
-    p.seed = (uint64_t) time(NULL);
-    const char *o;
-    double v;
-    long l;
-    if ((o = bly_cli_opt(argc, argv, "--temp")) && bly_cli_parse_double(o, 0, 100, &v) != 0)
+    if (bly_cli_parse_sampling(argc, argv, &p) != 0)
         return -1;
-    p.temp = o ? (float) v : p.temp;
-    if ((o = bly_cli_opt(argc, argv, "--top-k")) && bly_cli_parse_long(o, 0, 1 << 20, &l) != 0)
-        return -1;
-    p.top_k = o ? (uint32_t) l : p.top_k;
-    if ((o = bly_cli_opt(argc, argv, "--top-p")) && bly_cli_parse_double(o, 0, 1, &v) != 0)
-        return -1;
-    p.top_p = o ? (float) v : p.top_p;
-    if ((o = bly_cli_opt(argc, argv, "--min-p")) && bly_cli_parse_double(o, 0, 1, &v) != 0)
-        return -1;
-    p.min_p = o ? (float) v : p.min_p;
-    if ((o = bly_cli_opt(argc, argv, "--repeat-penalty"))
-        && bly_cli_parse_double(o, 0.01, 100, &v) != 0)
-        return -1;
-    p.repeat_penalty = o ? (float) v : p.repeat_penalty;
-    if ((o = bly_cli_opt(argc, argv, "--seed")) && bly_cli_parse_long(o, 0, LONG_MAX, &l) != 0)
-        return -1;
-    p.seed = o ? (uint64_t) l : p.seed;
     bly_inference_msg_set_temp_bits(m, s_bits(p.temp));
     bly_inference_msg_set_top_k(m, p.top_k);
     bly_inference_msg_set_top_p_bits(m, s_bits(p.top_p));

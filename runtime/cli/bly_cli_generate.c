@@ -70,8 +70,8 @@ s_now(void)
     return (double) ts.tv_sec + (double) ts.tv_nsec * 1e-9;
 }
 
-static int
-s_parse_sampling(int argc, char **argv, bly_sampler_params_t *p)
+int
+bly_cli_parse_sampling(int argc, char **argv, bly_sampler_params_t *p)
 {
     double v;
     long l;
@@ -131,7 +131,7 @@ s_parse(int argc, char **argv, s_options_t *opt)
         return -1;
     if (opt->stop && strlen(opt->stop) > BLY_SAMPLER_STOP_LEN_MAX)
         return -1;
-    return s_parse_sampling(argc, argv, &opt->sampling);
+    return bly_cli_parse_sampling(argc, argv, &opt->sampling);
 }
 
 static void
