@@ -165,7 +165,8 @@ s_handle_router(s_bootstrap_t *self)
         }
         zframe_destroy(&routing_id);
         bly_bootstrap_msg_t *reply
-            = bly_bootstrap_core_handle(self->core, request, (uint64_t) zclock_time());
+            = bly_bootstrap_core_handle(self->core, request, (uint64_t) zclock_time(),
+                                        (uint64_t) zclock_mono());
         s_log_change(self, request, reply);
         if (reply && bly_bootstrap_msg_id(reply) == BLY_BOOTSTRAP_MSG_ERROR) {
             self->refused++;
@@ -184,7 +185,7 @@ static void
 s_tick(s_bootstrap_t *self)
 {
     size_t before = bly_bootstrap_core_peer_count(self->core);
-    size_t dropped = bly_bootstrap_core_tick(self->core, (uint64_t) zclock_time());
+    size_t dropped = bly_bootstrap_core_tick(self->core, (uint64_t) zclock_mono());
     if (dropped)
         bly_log_notice("bootstrap: dropped %zu silent nodes; %zu of %zu remain", dropped,
                        before - dropped, before);
@@ -195,7 +196,7 @@ static int
 s_wait_ms(s_bootstrap_t *self)
 {
     uint64_t next = bly_bootstrap_core_next_expiry_ms(self->core);
-    uint64_t now = (uint64_t) zclock_time();
+    uint64_t now = (uint64_t) zclock_mono();
     if (next <= now)
         return 0;
     return next - now > 1000 ? 1000 : (int) (next - now);

@@ -17,6 +17,7 @@ _Static_assert(BLY_BOOTSTRAP_NODE_ID_SIZE == BLY_IDENTITY_PUBLIC_SIZE, "node ids
 typedef struct {
     bly_bootstrap_peer_t peer;    //  What peers replies carry.
     uint64_t last_seq;            //  Highest seq accepted from this node.
+    uint64_t seen_mono_ms;        //  Monotonic time of the last register or heartbeat.
 } s_entry_t;
 
 struct bly_bootstrap_core_t {
@@ -183,7 +184,8 @@ s_fill_peer(bly_bootstrap_peer_t *peer, const bly_bootstrap_msg_t *request, uint
 }
 
 static bly_bootstrap_msg_t *
-s_handle_register(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request, uint64_t now_ms)
+s_handle_register(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request, uint64_t now_ms,
+                  uint64_t mono_ms)
 {
     size_t size = 0;
     s_entry_t *entry = s_find(self, bly_bootstrap_msg_node_id(request, &size));
@@ -209,6 +211,7 @@ s_handle_register(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request
     }
     s_fill_peer(&entry->peer, request, now_ms);
     entry->last_seq = bly_bootstrap_msg_seq(request);
+    entry->seen_mono_ms = mono_ms;
     bly_bootstrap_msg_t *reply = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_REGISTER_OK);
     bly_assert(reply);
     bly_bootstrap_msg_set_heartbeat_ms(reply, self->config.heartbeat_ms);
@@ -218,7 +221,8 @@ s_handle_register(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request
 
 //  Heartbeat and leave: signed, from a registered node.
 static bly_bootstrap_msg_t *
-s_handle_known(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request, uint64_t now_ms)
+s_handle_known(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request, uint64_t now_ms,
+               uint64_t mono_ms)
 {
     size_t size = 0;
     const uint8_t *node_id = bly_bootstrap_msg_node_id(request, &size);
@@ -240,6 +244,7 @@ s_handle_known(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request, u
     }
     entry->last_seq = bly_bootstrap_msg_seq(request);
     entry->peer.last_seen_ms = now_ms;
+    entry->seen_mono_ms = mono_ms;
     entry->peer.load_milli = bly_bootstrap_msg_load_milli(request);
     self->stats.heartbeats++;
     bly_bootstrap_msg_t *reply = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_HEARTBEAT_OK);
@@ -276,18 +281,18 @@ s_handle_peers(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request)
 
 bly_bootstrap_msg_t *
 bly_bootstrap_core_handle(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t *request,
-                          uint64_t now_ms)
+                          uint64_t now_ms, uint64_t mono_ms)
 {
     bly_assert(self);
     bly_assert(request);
     bly_bootstrap_msg_t *reply = NULL;
     switch (bly_bootstrap_msg_id(request)) {
     case BLY_BOOTSTRAP_MSG_REGISTER:
-        reply = s_handle_register(self, request, now_ms);
+        reply = s_handle_register(self, request, now_ms, mono_ms);
         break;
     case BLY_BOOTSTRAP_MSG_HEARTBEAT:
     case BLY_BOOTSTRAP_MSG_LEAVE:
-        reply = s_handle_known(self, request, now_ms);
+        reply = s_handle_known(self, request, now_ms, mono_ms);
         break;
     case BLY_BOOTSTRAP_MSG_PEERS_REQUEST:
         reply = s_handle_peers(self, request);
@@ -304,14 +309,14 @@ bly_bootstrap_core_handle(bly_bootstrap_core_t *self, const bly_bootstrap_msg_t 
 }
 
 size_t
-bly_bootstrap_core_tick(bly_bootstrap_core_t *self, uint64_t now_ms)
+bly_bootstrap_core_tick(bly_bootstrap_core_t *self, uint64_t mono_ms)
 {
     bly_assert(self);
     size_t dropped = 0;
     for (size_t i = self->count; i > 0; i--) {
         s_entry_t *entry = &self->entries[i - 1];
-        if (now_ms > entry->peer.last_seen_ms
-            && now_ms - entry->peer.last_seen_ms > self->config.expiry_ms) {
+        if (mono_ms > entry->seen_mono_ms
+            && mono_ms - entry->seen_mono_ms > self->config.expiry_ms) {
             s_remove(self, entry);
             dropped++;
         }
@@ -341,7 +346,7 @@ bly_bootstrap_core_next_expiry_ms(const bly_bootstrap_core_t *self)
     bly_assert(self);
     uint64_t next = UINT64_MAX;
     for (size_t i = 0; i < self->count; i++) {
-        uint64_t at = self->entries[i].peer.last_seen_ms + self->config.expiry_ms + 1;
+        uint64_t at = self->entries[i].seen_mono_ms + self->config.expiry_ms + 1;
         if (at < next)
             next = at;
     }

@@ -15,7 +15,8 @@
     - leave (signed): same checks; the node is dropped. No reply.
     - peers_request: the registered nodes, optionally only those running
       a role, in registration order.
-    - tick(now): drops nodes silent for longer than expiry_ms.
+    - tick(mono): drops nodes silent for longer than expiry_ms, counted on a
+      monotonic clock (a step of the wall clock changes nothing).
 
     Every refusal is an error reply (where a reply is possible) and a counter;
     a refused request never changes the registry.
@@ -63,18 +64,20 @@ bly_bootstrap_core_t *bly_bootstrap_core_new(const bly_bootstrap_config_t *confi
 
 void bly_bootstrap_core_destroy(bly_bootstrap_core_t **self_p);
 
-//  Handle one request at `now_ms` (Unix time in ms). Returns a fresh reply
-//  (the caller sends and destroys it), or NULL when none is due (leave).
-//  The request's routing id is copied onto the reply.
+//  Handle one request at `now_ms` (Unix time in ms: signed timestamps are checked against
+//  it and peers replies report it as last_seen_ms) and `mono_ms` (a monotonic clock in ms:
+//  expiry counts on it, so a step of the wall clock neither expires live nodes nor keeps
+//  dead ones). Returns a fresh reply (the caller sends and destroys it), or NULL when none
+//  is due (leave). The request's routing id is copied onto the reply.
 bly_bootstrap_msg_t *bly_bootstrap_core_handle(bly_bootstrap_core_t *self,
                                                const bly_bootstrap_msg_t *request,
-                                               uint64_t now_ms);
+                                               uint64_t now_ms, uint64_t mono_ms);
 
 //  An error reply (for requests that did not decode); fresh, caller destroys.
 bly_bootstrap_msg_t *bly_bootstrap_core_error(uint16_t code, const char *reason);
 
-//  Drop nodes silent for longer than expiry_ms. Returns how many.
-size_t bly_bootstrap_core_tick(bly_bootstrap_core_t *self, uint64_t now_ms);
+//  Drop nodes silent for longer than expiry_ms at monotonic time mono_ms. Returns how many.
+size_t bly_bootstrap_core_tick(bly_bootstrap_core_t *self, uint64_t mono_ms);
 
 //  Registered nodes.
 size_t bly_bootstrap_core_peer_count(const bly_bootstrap_core_t *self);
@@ -83,7 +86,7 @@ size_t bly_bootstrap_core_peer_count(const bly_bootstrap_core_t *self);
 const bly_bootstrap_peer_t *bly_bootstrap_core_peer(const bly_bootstrap_core_t *self,
                                                     size_t index);
 
-//  When the next node would expire (Unix ms), or UINT64_MAX when empty.
+//  When the next node would expire (monotonic ms), or UINT64_MAX when empty.
 uint64_t bly_bootstrap_core_next_expiry_ms(const bly_bootstrap_core_t *self);
 
 //  Counters (borrowed).

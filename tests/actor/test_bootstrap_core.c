@@ -50,7 +50,7 @@ s_signed(int msg_id, const bly_identity_t *id, uint64_t stamp, uint64_t seq)
 static int
 s_handle(bly_bootstrap_core_t *core, bly_bootstrap_msg_t **msg_p, uint64_t now, uint16_t *code)
 {
-    bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, *msg_p, now);
+    bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, *msg_p, now, now);
     bly_bootstrap_msg_destroy(msg_p);
     int id = reply ? bly_bootstrap_msg_id(reply) : 0;
     if (code)
@@ -67,13 +67,62 @@ s_register(bly_bootstrap_core_t *core, const bly_identity_t *id, uint64_t now, u
     return s_handle(core, &msg, now, code);
 }
 
+//  Expiry counts on the monotonic clock: the wall clock stepping an hour ahead (or back)
+//  neither expires a node that keeps heartbeating nor keeps one that fell silent; peers
+//  replies still report Unix time.
+START_TEST(test_wall_clock_step)
+{
+    const uint64_t M0 = 5000;                   //  Monotonic ms since some boot.
+    const uint64_t HOUR = 3600000;
+    bly_bootstrap_core_t *core = s_core(8);
+    bly_identity_t *a = bly_identity_new_random();
+    bly_identity_t *b = bly_identity_new_random();
+    bly_bootstrap_msg_t *msg = s_signed(BLY_BOOTSTRAP_MSG_REGISTER, a, T0, 1);
+    bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, msg, T0, M0);
+    ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_REGISTER_OK);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&msg);
+    msg = s_signed(BLY_BOOTSTRAP_MSG_REGISTER, b, T0, 1);
+    reply = bly_bootstrap_core_handle(core, msg, T0, M0);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&msg);
+    //  The wall clock jumps an hour ahead; a heartbeats (stamped with the new wall time)
+    //  500 ms later on the monotonic clock: nobody has expired.
+    msg = s_signed(BLY_BOOTSTRAP_MSG_HEARTBEAT, a, T0 + HOUR, 2);
+    reply = bly_bootstrap_core_handle(core, msg, T0 + HOUR, M0 + 500);
+    ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_HEARTBEAT_OK);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&msg);
+    ck_assert_uint_eq(bly_bootstrap_core_tick(core, M0 + 500), 0);
+    ck_assert_uint_eq(bly_bootstrap_core_peer_count(core), 2);
+    ck_assert_uint_eq(bly_bootstrap_core_peer(core, 0)->last_seen_ms, T0 + HOUR);
+    ck_assert_uint_eq(bly_bootstrap_core_next_expiry_ms(core), M0 + 1001);
+    //  b stays silent: it expires after expiry_ms of monotonic time, whatever the wall says.
+    ck_assert_uint_eq(bly_bootstrap_core_tick(core, M0 + 1000), 0);
+    ck_assert_uint_eq(bly_bootstrap_core_tick(core, M0 + 1001), 1);
+    ck_assert_uint_eq(bly_bootstrap_core_peer_count(core), 1);
+    //  The wall clock steps back two hours: a's heartbeat within the timestamp window of the
+    //  new wall time still counts, on the monotonic clock.
+    msg = s_signed(BLY_BOOTSTRAP_MSG_HEARTBEAT, a, T0 - HOUR, 3);
+    reply = bly_bootstrap_core_handle(core, msg, T0 - HOUR, M0 + 1400);
+    ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_HEARTBEAT_OK);
+    bly_bootstrap_msg_destroy(&reply);
+    bly_bootstrap_msg_destroy(&msg);
+    ck_assert_uint_eq(bly_bootstrap_core_tick(core, M0 + 2400), 0);
+    ck_assert_uint_eq(bly_bootstrap_core_tick(core, M0 + 2401), 1);
+    bly_identity_destroy(&a);
+    bly_identity_destroy(&b);
+    bly_bootstrap_core_destroy(&core);
+}
+END_TEST
+
 START_TEST(test_register_heartbeat_expire)
 {
     bly_bootstrap_core_t *core = s_core(8);
     bly_identity_t *a = bly_identity_new_random();
     bly_identity_t *b = bly_identity_new_random();
     bly_bootstrap_msg_t *msg = s_signed(BLY_BOOTSTRAP_MSG_REGISTER, a, T0, 1);
-    bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, msg, T0);
+    bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, msg, T0, T0);
     ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_REGISTER_OK);
     ck_assert_uint_eq(bly_bootstrap_msg_heartbeat_ms(reply), 200);
     ck_assert_uint_eq(bly_bootstrap_msg_expiry_ms(reply), 1000);
@@ -248,7 +297,7 @@ START_TEST(test_peers_and_bad_content)
     for (int i = 0; i < 3; i++) {
         bly_bootstrap_msg_t *request = bly_bootstrap_msg_new(BLY_BOOTSTRAP_MSG_PEERS_REQUEST);
         ck_assert_int_eq(bly_bootstrap_msg_set_role(request, roles[i]), 0);
-        bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, request, T0);
+        bly_bootstrap_msg_t *reply = bly_bootstrap_core_handle(core, request, T0, T0);
         ck_assert_int_eq(bly_bootstrap_msg_id(reply), BLY_BOOTSTRAP_MSG_PEERS);
         ck_assert_uint_eq(bly_bootstrap_msg_peers_count(reply), expect[i]);
         bly_bootstrap_msg_destroy(&reply);
@@ -290,6 +339,7 @@ main(void)
     TCase *tc = tcase_create("bootstrap_core");
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_register_heartbeat_expire);
+    tcase_add_test(tc, test_wall_clock_step);
     tcase_add_test(tc, test_bad_signature);
     tcase_add_test(tc, test_replay);
     tcase_add_test(tc, test_full);
