@@ -190,12 +190,7 @@ s_make_contexts(s_shard_t *self, const bly_manifest_t *m, int sec, char *err, si
 static int
 s_load(s_shard_t *self, const bly_manifest_t *m, int sec, char *err, size_t err_size)
 {
-    char path[BLY_PATH_MAX];
-    if (bly_manifest_get_path(m, sec, "model", path, sizeof(path)) != 0) {
-        snprintf(err, err_size, "model path missing or too long");
-        return -1;
-    }
-    self->model = bly_model_load(path, err, err_size);
+    self->model = bly_actor_load_model(m, sec, err, err_size);
     if (!self->model)
         return -1;
     self->hp = bly_model_hparams(self->model);

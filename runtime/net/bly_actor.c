@@ -76,3 +76,15 @@ bly_actor_pipe_command(zsock_t *pipe, bool *verbose)
     zmsg_destroy(&msg);
     return stop;
 }
+
+bly_model_t *
+bly_actor_load_model(const bly_manifest_t *m, int section, char *err, size_t err_size)
+{
+    bly_assert(m);
+    char path[BLY_PATH_MAX];
+    if (bly_manifest_get_path(m, section, "model", path, sizeof(path)) != 0) {
+        snprintf(err, err_size, "model path missing or too long");
+        return NULL;
+    }
+    return bly_model_load(path, err, err_size);
+}

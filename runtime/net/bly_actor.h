@@ -14,6 +14,7 @@
 #include "bly_identity.h"
 #include "bly_log.h"
 #include "bly_manifest.h"
+#include "bly_model.h"
 
 #include <czmq.h>
 
@@ -38,6 +39,12 @@ void bly_actor_fail(zsock_t *pipe, const char *format, ...) BLY_PRINTF(2, 3);
 //  Start an actor and wait (BLY_ACTOR_START_TIMEOUT_MS at most) for its
 //  report. NULL with the reason in `err` when it failed.
 zactor_t *bly_actor_start(zactor_fn *entry, bly_actor_args_t *args, char *err, size_t err_size);
+
+//  The memory-mapped model named by the section's `model` key (router, layer-shard).
+//  NULL with the reason in `err` when the key is missing or too long or the file does not
+//  load.
+bly_model_t *bly_actor_load_model(const bly_manifest_t *m, int section, char *err,
+                                  size_t err_size);
 
 //  Read one pipe command. Returns true when the actor must stop ("$TERM" or
 //  a broken pipe); sets *verbose on "VERBOSE".
