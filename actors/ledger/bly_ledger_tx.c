@@ -11,9 +11,9 @@
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
+#include "bly_sha256.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <string.h>
 
 __extension__ typedef unsigned __int128 s_u128;
@@ -215,9 +215,9 @@ s_tensor_digest(s_ctx_t *c, uint8_t shape[32], uint8_t content[32])
     size_t n = bly_ledger_msg_tensors_count(c->tx);
     if (n == 0)
         return s_reject(c, "no tensors");
-    crypto_hash_sha256_state s1, s2;
-    crypto_hash_sha256_init(&s1);
-    crypto_hash_sha256_init(&s2);
+    bly_sha256_t s1, s2;
+    bly_sha256_init(&s1);
+    bly_sha256_init(&s2);
     for (size_t i = 0; i < n; i++) {
         const bly_ledger_tensor_hash_t *t = bly_ledger_msg_tensors_at(c->tx, i);
         size_t len = strlen(t->name);
@@ -227,12 +227,12 @@ s_tensor_digest(s_ctx_t *c, uint8_t shape[32], uint8_t content[32])
             if (strcmp(t->name, bly_ledger_msg_tensors_at(c->tx, j)->name) == 0)
                 return s_reject(c, "tensor %s listed twice", t->name);
         }
-        crypto_hash_sha256_update(&s1, (const uint8_t *) t->name, len + 1);
-        crypto_hash_sha256_update(&s2, (const uint8_t *) t->name, len + 1);
-        crypto_hash_sha256_update(&s2, t->hash, 32);
+        bly_sha256_update(&s1, (const uint8_t *) t->name, len + 1);
+        bly_sha256_update(&s2, (const uint8_t *) t->name, len + 1);
+        bly_sha256_update(&s2, t->hash, 32);
     }
-    crypto_hash_sha256_final(&s1, shape);
-    crypto_hash_sha256_final(&s2, content);
+    bly_sha256_final(&s1, shape);
+    bly_sha256_final(&s2, content);
     return 0;
 }
 
