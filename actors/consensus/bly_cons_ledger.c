@@ -25,6 +25,8 @@ struct _bly_cons_ledger_t {
     uint32_t count;
     size_t bytes;
     uint8_t (*set)[BLY_LEDGER_HASH_SIZE];        //  Ids of the pool; all-zero = empty.
+    uint8_t (*senders)[BLY_LEDGER_KEY_SIZE];     //  Senders with pooled transactions.
+    uint16_t *sender_pooled;                     //  How many each (same slots).
     const uint8_t (*validators)[BLY_CONS_PUBKEY_SIZE];  //  Keys by validator index.
     uint32_t validator_count;
     uint64_t offences;                           //  Evidence items committed.
@@ -44,6 +46,28 @@ s_set_slot(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE]
             return i;
     bly_assert(!"mempool id set full");  //  Never: at most half full.
     return 0;
+}
+
+//  Slot of sender `key` in the senders table (same probing as the id set; keys
+//  are public keys, so a zero key never belongs to a pooled transaction).
+static uint32_t
+s_sender_slot(const bly_cons_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE])
+{
+    uint32_t i = (key[0] | (uint32_t) key[1] << 8 | (uint32_t) key[2] << 16) & (S_SET_SLOTS - 1);
+    for (uint32_t n = 0; n < S_SET_SLOTS; n++, i = (i + 1) & (S_SET_SLOTS - 1))
+        if (memcmp(self->senders[i], key, BLY_LEDGER_KEY_SIZE) == 0 ||
+            memcmp(self->senders[i], s_zero, BLY_LEDGER_KEY_SIZE) == 0)
+            return i;
+    bly_assert(!"mempool sender table full");  //  Never: at most one sender per pooled tx.
+    return 0;
+}
+
+static void
+s_sender_add(bly_cons_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE])
+{
+    uint32_t i = s_sender_slot(self, key);
+    memcpy(self->senders[i], key, BLY_LEDGER_KEY_SIZE);
+    self->sender_pooled[i]++;
 }
 
 static bool
@@ -70,7 +94,10 @@ bly_cons_ledger_new(bly_ledger_t *ledger, const uint8_t proposer[BLY_LEDGER_KEY_
     self->sizes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->sizes));
     self->hashes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->hashes));
     self->set = calloc(S_SET_SLOTS, sizeof(*self->set));
-    if (!self->txs || !self->sizes || !self->hashes || !self->set) {
+    self->senders = calloc(S_SET_SLOTS, sizeof(*self->senders));
+    self->sender_pooled = calloc(S_SET_SLOTS, sizeof(*self->sender_pooled));
+    if (!self->txs || !self->sizes || !self->hashes || !self->set || !self->senders ||
+        !self->sender_pooled) {
         bly_cons_ledger_destroy(&self);
         return NULL;
     }
@@ -92,6 +119,8 @@ bly_cons_ledger_destroy(bly_cons_ledger_t **self_p)
     if (self->set)
         bly_ledger_set_verified(self->ledger, NULL, NULL);
     free(self->set);
+    free(self->senders);
+    free(self->sender_pooled);
     free(self->hashes);
     free(self->sizes);
     free(self->txs);
@@ -116,10 +145,19 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
         snprintf(err, err_size, "transaction already pending");
         return -1;
     }
-    if (bly_ledger_tx_check(self->ledger, tx, size, NULL, err, err_size) != 0)
+    //  A sender may have transactions in flight: later nonces wait in the pool
+    //  until the earlier ones commit (a block applies them in nonce order).
+    uint8_t from[BLY_LEDGER_KEY_SIZE];
+    if (bly_ledger_tx_check_pool(self->ledger, tx, size, BLY_MEMPOOL_SENDER_TX_MAX - 1, NULL,
+                                 from, err, err_size) != 0)
         return -1;
     if (self->count == BLY_MEMPOOL_TX_MAX || self->bytes + size > S_POOL_BYTES_MAX) {
         snprintf(err, err_size, "mempool full");
+        return -1;
+    }
+    if (self->sender_pooled[s_sender_slot(self, from)] >= BLY_MEMPOOL_SENDER_TX_MAX) {
+        snprintf(err, err_size, "sender already has %u pending transactions",
+                 BLY_MEMPOOL_SENDER_TX_MAX);
         return -1;
     }
     uint8_t *copy = malloc(size);
@@ -132,6 +170,7 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     self->sizes[self->count] = size;
     memcpy(self->hashes[self->count], hash, BLY_LEDGER_HASH_SIZE);
     memcpy(self->set[s_set_slot(self, hash)], hash, BLY_LEDGER_HASH_SIZE);
+    s_sender_add(self, from);
     self->count++;
     self->bytes += size;
     return 0;
@@ -144,13 +183,18 @@ s_prune(bly_cons_ledger_t *self)
 {
     uint32_t kept = 0;
     char err[128];
+    uint8_t from[BLY_LEDGER_KEY_SIZE];
+    memset(self->senders, 0, S_SET_SLOTS * sizeof(*self->senders));
+    memset(self->sender_pooled, 0, S_SET_SLOTS * sizeof(*self->sender_pooled));
     for (uint32_t i = 0; i < self->count; i++) {
-        if (bly_ledger_tx_check(self->ledger, self->txs[i], self->sizes[i], NULL, err,
-                                sizeof(err)) != 0) {
+        if (bly_ledger_tx_check_pool(self->ledger, self->txs[i], self->sizes[i],
+                                     BLY_MEMPOOL_SENDER_TX_MAX - 1, NULL, from, err,
+                                     sizeof(err)) != 0) {
             self->bytes -= self->sizes[i];
             free(self->txs[i]);
             continue;
         }
+        s_sender_add(self, from);
         self->txs[kept] = self->txs[i];
         self->sizes[kept] = self->sizes[i];
         memcpy(self->hashes[kept], self->hashes[i], BLY_LEDGER_HASH_SIZE);

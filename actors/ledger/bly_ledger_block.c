@@ -247,19 +247,30 @@ bly_ledger_block_build(bly_ledger_t *self, const uint8_t *const *txs, const size
     self->open_time_ms = time_ms;
     size_t used = 0, bytes = 512;
     bly_ledger_tx_blob_t *blob = malloc(sizeof(*blob));
-    int rc = blob ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < count && used < cap; i++) {
-        if (sizes[i] > BLY_LEDGER_TX_SIZE_MAX || bytes + sizes[i] + 3 > BLY_LEDGER_BLOCK_BYTES_MAX)
-            continue;
-        if (s_apply_blob(self, txs[i], sizes[i], NULL, 0))
-            continue;
-        memcpy(blob->data, txs[i], sizes[i]);
-        blob->data_size = sizes[i];
-        rc = bly_ledger_msg_txs_append(b, blob);
-        used++;
-        bytes += sizes[i] + 3;
+    uint8_t *taken = calloc(count + 1, 1);
+    int rc = blob && taken ? 0 : -1;
+    //  Arrival order first; a second pass takes what failed only because a sender's
+    //  earlier nonce came later in the pool.
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        size_t before = used;
+        for (size_t i = 0; rc == 0 && i < count && used < cap; i++) {
+            if (taken[i] || sizes[i] > BLY_LEDGER_TX_SIZE_MAX ||
+                bytes + sizes[i] + 3 > BLY_LEDGER_BLOCK_BYTES_MAX)
+                continue;
+            if (s_apply_blob(self, txs[i], sizes[i], NULL, 0))
+                continue;
+            memcpy(blob->data, txs[i], sizes[i]);
+            blob->data_size = sizes[i];
+            rc = bly_ledger_msg_txs_append(b, blob);
+            taken[i] = 1;
+            used++;
+            bytes += sizes[i] + 3;
+        }
+        if (used == before || used == count)
+            break;
     }
     bly_ledger_block_abort(self);
+    free(taken);
     free(blob);
     if (rc == 0)
         rc = s_fill_header(self, b, time_ms < self->time_ms ? self->time_ms : time_ms, proposer);

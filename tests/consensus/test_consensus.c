@@ -813,7 +813,8 @@ START_TEST(test_ledger_cluster)
     }
     bly_ledger_supply_t before;
     bly_ledger_supply(reps[0].ledger, &before);
-    //  Two signed transfers, offered to every replica (as gossip would).
+    //  Two signed transfers of one sender in flight together (consecutive nonces),
+    //  offered to every replica (as gossip would).
     for (uint64_t nonce = 1; nonce <= 2; nonce++) {
         uint8_t *tx = NULL;
         size_t size = 0;
@@ -821,11 +822,8 @@ START_TEST(test_ledger_cluster)
                                                   100, &tx, &size),
                          0);
         char err[128];
-        for (int32_t i = 0; i < 4; i++) {
-            int rc = bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err));
-            //  The second (nonce 2) only applies after the first commits.
-            ck_assert_int_eq(rc, nonce == 1 ? 0 : -1);
-        }
+        for (int32_t i = 0; i < 4; i++)
+            ck_assert_int_eq(bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err)), 0);
         if (nonce == 1) {
             ck_assert_int_eq(bly_cons_ledger_submit(reps[0].app, tx, size, err, sizeof(err)), -1);
             ck_assert_ptr_nonnull(strstr(err, "already"));
@@ -857,11 +855,11 @@ START_TEST(test_ledger_cluster)
                                 bly_ledger_app_hash(reps[0].ledger), 32), 0);
         bly_ledger_account_t acc;
         ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[1], &acc), 0);
-        //  The transfer landed exactly once (the fee may come back to the proposer).
-        ck_assert_uint_ge(acc.balance, 1000100);
-        ck_assert_uint_le(acc.balance, 1000101);
+        //  Each transfer landed exactly once (a fee may come back to the proposer).
+        ck_assert_uint_ge(acc.balance, 1000200);
+        ck_assert_uint_le(acc.balance, 1000202);
         ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[0], &acc), 0);
-        ck_assert_uint_eq(acc.nonce, 1);
+        ck_assert_uint_eq(acc.nonce, 2);
         bly_ledger_supply_t after;
         bly_ledger_supply(reps[i].ledger, &after);
         ck_assert_uint_eq(after.balances + after.stakes + after.reward_pool + after.burned,
@@ -883,6 +881,83 @@ START_TEST(test_ledger_cluster)
         for (uint32_t c = 0; c < reps[i].commit_count; c++)
             free(reps[i].commits[c]);
     }
+}
+END_TEST
+
+//  A transfer of s_sk[0] to s_pk[1] with `nonce` and `amount`, offered to `app`.
+static int
+s_pool_offer(bly_cons_ledger_t *app, uint64_t nonce, uint64_t amount, char *err, size_t es)
+{
+    uint8_t *tx = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(bly_ledger_make_transfer(s_sk[0], "ledger-chain", nonce, 1, s_pk[1], amount,
+                                              &tx, &size),
+                     0);
+    int rc = bly_cons_ledger_submit(app, tx, size, err, es);
+    free(tx);
+    return rc;
+}
+
+//  The mempool holds a sender's later nonces (out of order too) up to
+//  BLY_MEMPOOL_SENDER_TX_MAX; blocks take them in nonce order; the rest stays.
+START_TEST(test_ledger_mempool_pipeline)
+{
+    s_keys();
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = 2;
+    for (int i = 0; i < 2; i++) {
+        memcpy(g.accounts[i].key, s_pk[i], 32);
+        g.accounts[i].balance = 1000000;
+        g.accounts[i].stake = 1000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    ck_assert_ptr_nonnull(l);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, s_pk[0], s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    bly_cons_app_t app = bly_cons_ledger_app(pool);
+    char err[160];
+    //  Nonce 2 before nonce 1: both wait; a gap past the window is refused.
+    ck_assert_int_eq(s_pool_offer(pool, 2, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 1, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 1 + BLY_MEMPOOL_SENDER_TX_MAX, 10, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "nonce gap"));
+    for (uint64_t n = 3; n <= BLY_MEMPOOL_SENDER_TX_MAX; n++)
+        ck_assert_int_eq(s_pool_offer(pool, n, 10, err, sizeof(err)), 0);
+    //  A second transaction for a pooled nonce: over the sender's share.
+    ck_assert_int_eq(s_pool_offer(pool, 5, 11, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "pending"));
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_SENDER_TX_MAX);
+    //  One block takes all of them in nonce order (the arrival order was 2, 1, 3, ...).
+    static uint8_t payload[BLY_LEDGER_BLOCK_BYTES_MAX];
+    uint32_t size = app.build(app.self, 1, payload, sizeof(payload));
+    ck_assert_uint_gt(size, 0);
+    ck_assert_int_eq(app.check(app.self, 1, payload, size), 0);
+    uint8_t hash[BLY_CONS_ID_SIZE];
+    ck_assert_int_eq(app.apply(app.self, 1, payload, size, NULL, 0, NULL, hash), 0);
+    bly_ledger_account_t acc;
+    ck_assert_int_eq(bly_ledger_account(l, s_pk[0], &acc), 0);
+    ck_assert_uint_eq(acc.nonce, BLY_MEMPOOL_SENDER_TX_MAX);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 0);
+    //  After the commit the window moved: the next nonces pass, old ones are used.
+    ck_assert_int_eq(s_pool_offer(pool, BLY_MEMPOOL_SENDER_TX_MAX + 2, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 7, 10, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "already used"));
+    //  Only the later nonce pooled: the block cannot take it yet, the pool keeps it.
+    size = app.build(app.self, 2, payload, sizeof(payload));
+    ck_assert_int_eq(app.apply(app.self, 2, payload, size, NULL, 0, NULL, hash), 0);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 1);
+    ck_assert_int_eq(s_pool_offer(pool, BLY_MEMPOOL_SENDER_TX_MAX + 1, 10, err, sizeof(err)), 0);
+    size = app.build(app.self, 3, payload, sizeof(payload));
+    ck_assert_int_eq(app.apply(app.self, 3, payload, size, NULL, 0, NULL, hash), 0);
+    ck_assert_int_eq(bly_ledger_account(l, s_pk[0], &acc), 0);
+    ck_assert_uint_eq(acc.nonce, BLY_MEMPOOL_SENDER_TX_MAX + 2);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 0);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
 }
 END_TEST
 
@@ -975,6 +1050,7 @@ main(void)
     tcase_add_test(tc, test_core_rejects_bad_input);
     tcase_add_test(tc, test_sync_verifies_commits);
     tcase_add_test(tc, test_ledger_cluster);
+    tcase_add_test(tc, test_ledger_mempool_pipeline);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);
