@@ -121,7 +121,7 @@ s_config_check(const bly_cons_config_t *cfg)
             return -1;
     if (cfg->timeout_propose_ms <= 0 || cfg->timeout_prevote_ms <= 0 ||
         cfg->timeout_precommit_ms <= 0 || cfg->timeout_delta_ms < 0 || cfg->gossip_ms <= 0 ||
-        cfg->timeout_commit_ms < 0)
+        cfg->timeout_commit_ms < 0 || cfg->timeout_idle_ms < 0)
         return -1;
     return 0;
 }
@@ -778,6 +778,8 @@ bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
         return -1;
     }
     memcpy(self->last_id, commit->vote.id, BLY_CONS_ID_SIZE);
+    self->app_changed = memcmp(self->app_hash, app_hash, BLY_CONS_ID_SIZE) != 0;
+    self->idle_wait = false;
     memcpy(self->app_hash, app_hash, BLY_CONS_ID_SIZE);
     self->height++;
     self->round = 0;
@@ -827,7 +829,13 @@ s_decide(bly_cons_core_t *self, s_slot_t *slot)
     bly_assert(rc == 0);
     rc = bly_cons_core_apply_commit(self, &stored);
     bly_assert(rc == 0);
-    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
+    //  Idle: nothing to put in a block and no new app hash to carry in a header.
+    self->idle_wait = self->cfg.timeout_idle_ms > self->cfg.timeout_commit_ms &&
+                      self->app.pending && self->app.pending(self->app.self) == 0 &&
+                      self->pool_count == 0 && !self->app_changed;
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0,
+                           self->idle_wait ? self->cfg.timeout_idle_ms
+                                           : self->cfg.timeout_commit_ms);
 }
 
 //  L22-L27 and L28-L33: prevote for a proposal of the current round.
@@ -1017,6 +1025,7 @@ s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
         if (self->round < BLY_CONS_ROUND_MAX)
             bly_cons_core_start_round(self, self->round + 1);
     } else if (timer->kind == BLY_CONS_TIMER_COMMIT && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
         bly_cons_core_enter_height(self);
     }
 }
@@ -1180,7 +1189,26 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
         self->stats.rejected++;
         return &self->fx;
     }
+    //  Another replica proposed at our height: it had work, so the pause ends.
+    s_slot_t *first = self->idle_wait ? s_slot_find(self, 0) : NULL;
+    if (first && first->has_proposal && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
+        bly_cons_core_enter_height(self);
+    }
     bly_cons_core_run_rules(self);
+    return &self->fx;
+}
+
+const bly_cons_effects_t *
+bly_cons_core_on_pending(bly_cons_core_t *self, int64_t now_ms)
+{
+    bly_assert(self);
+    bly_cons_core_fx_reset(self, now_ms);
+    if (self->started && self->idle_wait && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
+        bly_cons_core_enter_height(self);
+        bly_cons_core_run_rules(self);
+    }
     return &self->fx;
 }
 

@@ -302,12 +302,18 @@ s_load(void *self_, uint64_t height, uint8_t *buf, uint32_t max)
     return self->load(self->store, height, buf, max);
 }
 
+static uint32_t
+s_pending(void *self_)
+{
+    return bly_cons_ledger_pending(self_);
+}
+
 bly_cons_app_t
 bly_cons_ledger_app(bly_cons_ledger_t *self)
 {
     bly_assert(self);
     return (bly_cons_app_t){.self = self, .build = s_build, .check = s_check, .apply = s_apply,
-                            .hash = s_hash, .load_commit = s_load};
+                            .hash = s_hash, .load_commit = s_load, .pending = s_pending};
 }
 
 uint32_t

@@ -780,7 +780,9 @@ s_lrep_equivocate(void)
     }
 }
 
-START_TEST(test_ledger_cluster)
+//  Four replicas over four ledgers of one genesis (validators funded and staked).
+static void
+s_lrep_setup(s_lrep_t reps[4], int64_t idle_ms)
 {
     s_keys();
     static bly_ledger_genesis_t g;
@@ -795,8 +797,7 @@ START_TEST(test_ledger_cluster)
         g.accounts[i].balance = 1000000;
         g.accounts[i].stake = 1000;
     }
-    s_lrep_t reps[4];
-    memset(reps, 0, sizeof(reps));
+    memset(reps, 0, 4 * sizeof(*reps));
     s_lq_head = s_lq_tail = 0;
     for (int32_t i = 0; i < 4; i++) {
         reps[i].ledger = bly_ledger_new(&g);
@@ -805,12 +806,47 @@ START_TEST(test_ledger_cluster)
         ck_assert_ptr_nonnull(reps[i].app);
         reps[i].cfg = s_config(4, i);
         reps[i].cfg.block_size_max = 64 * 1024;
+        reps[i].cfg.timeout_commit_ms = 50;
+        reps[i].cfg.timeout_idle_ms = idle_ms;
         //  The ledger checks evidence signatures over its own chain id.
         strcpy(reps[i].cfg.chain_id, "ledger-chain");
         bly_cons_ledger_set_validators(reps[i].app, &reps[i].cfg);
         reps[i].core = bly_cons_core_new(&reps[i].cfg, s_sk[i], bly_cons_ledger_app(reps[i].app));
         ck_assert_ptr_nonnull(reps[i].core);
     }
+}
+
+static void
+s_lrep_teardown(s_lrep_t reps[4])
+{
+    while (s_lq_head != s_lq_tail)
+        free(s_lq[s_lq_head++ % S_LQ_MAX].data);
+    for (int32_t i = 0; i < 4; i++) {
+        bly_cons_core_destroy(&reps[i].core);
+        bly_cons_ledger_destroy(&reps[i].app);
+        bly_ledger_destroy(&reps[i].ledger);
+        for (uint32_t c = 0; c < reps[i].commit_count; c++)
+            free(reps[i].commits[c]);
+    }
+}
+
+//  One event: the next queued message, or else the earliest timer. Returns the time.
+static int64_t
+s_lrep_step(s_lrep_t *reps, int64_t now)
+{
+    if (s_lq_head == s_lq_tail)
+        return s_lrep_fire(reps, now);
+    s_lmsg_t m = s_lq[s_lq_head++ % S_LQ_MAX];
+    s_lrep_exec(reps, m.to, bly_cons_core_on_message(reps[m.to].core, m.data, m.size, m.from, now),
+                now);
+    free(m.data);
+    return now;
+}
+
+START_TEST(test_ledger_cluster)
+{
+    s_lrep_t reps[4];
+    s_lrep_setup(reps, 0);
     bly_ledger_supply_t before;
     bly_ledger_supply(reps[0].ledger, &before);
     //  Two signed transfers of one sender in flight together (consecutive nonces),
@@ -840,14 +876,7 @@ START_TEST(test_ledger_cluster)
             done = done && bly_cons_core_height(reps[i].core) > 8;
         if (done)
             break;
-        if (s_lq_head == s_lq_tail) {
-            now = s_lrep_fire(reps, now);
-            continue;
-        }
-        s_lmsg_t m = s_lq[s_lq_head++ % S_LQ_MAX];
-        s_lrep_exec(reps, m.to, bly_cons_core_on_message(reps[m.to].core, m.data, m.size, m.from, now),
-                    now);
-        free(m.data);
+        now = s_lrep_step(reps, now);
     }
     for (int32_t i = 0; i < 4; i++) {
         ck_assert_uint_gt(bly_cons_core_height(reps[i].core), 5);
@@ -872,14 +901,68 @@ START_TEST(test_ledger_cluster)
         ck_assert_uint_eq(acc.stake, 900);
         ck_assert_uint_eq(after.burned - before.burned >= 100, 1);
     }
-    while (s_lq_head != s_lq_tail)
-        free(s_lq[s_lq_head++ % S_LQ_MAX].data);
-    for (int32_t i = 0; i < 4; i++) {
-        bly_cons_core_destroy(&reps[i].core);
-        bly_cons_ledger_destroy(&reps[i].app);
-        bly_ledger_destroy(&reps[i].ledger);
-        for (uint32_t c = 0; c < reps[i].commit_count; c++)
-            free(reps[i].commits[c]);
+    s_lrep_teardown(reps);
+}
+END_TEST
+
+//  Run events until every replica reached `height`; returns the time.
+static int64_t
+s_lrep_until(s_lrep_t *reps, uint64_t height, int64_t now)
+{
+    for (int steps = 0; steps < 200000; steps++) {
+        bool done = true;
+        for (int32_t i = 0; i < 4; i++)
+            done = done && bly_cons_core_height(reps[i].core) >= height;
+        if (done)
+            return now;
+        now = s_lrep_step(reps, now);
+    }
+    ck_abort_msg("height %llu not reached", (unsigned long long) height);
+    return now;
+}
+
+//  An idle chain pauses timeout_idle_ms between empty blocks; a submission ends the
+//  pause at once; the block after a transaction's block (it carries the new app hash
+//  in its header) comes after the short timeoutCommit. With the pause off, empty
+//  blocks follow each other every timeoutCommit.
+START_TEST(test_ledger_idle)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        s_lrep_t reps[4];
+        s_lrep_setup(reps, mode == 0 ? 1000 : 0);
+        int64_t now = 0;
+        for (int32_t i = 0; i < 4; i++)
+            s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
+        int64_t t2 = s_lrep_until(reps, 3, now);
+        int64_t t3 = s_lrep_until(reps, 4, t2);
+        //  Empty blocks: the app hash stays, nothing is pending.
+        if (mode == 0)
+            ck_assert_int_ge(t3 - t2, 1000);
+        else
+            ck_assert_int_lt(t3 - t2, 1000);
+        //  A transfer enters every mempool; the shells report it.
+        uint8_t *tx = NULL;
+        size_t size = 0;
+        char err[128];
+        ck_assert_int_eq(bly_ledger_make_transfer(s_sk[0], "ledger-chain", 1, 1, s_pk[1], 100,
+                                                  &tx, &size), 0);
+        int64_t sent = t3 + 10;
+        for (int32_t i = 0; i < 4; i++) {
+            ck_assert_int_eq(bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err)), 0);
+            s_lrep_exec(reps, i, bly_cons_core_on_pending(reps[i].core, sent), sent);
+        }
+        free(tx);
+        //  Committed well before an idle pause would have ended (all in virtual time).
+        int64_t t5 = s_lrep_until(reps, 5, sent);
+        ck_assert_uint_eq(bly_cons_ledger_pending(reps[0].app), 0);
+        ck_assert_int_lt(t5 - sent, 100);
+        //  The next block follows after timeoutCommit (new app hash), then idle again.
+        int64_t t6 = s_lrep_until(reps, 6, t5);
+        ck_assert_int_lt(t6 - t5, 1000);
+        int64_t t7 = s_lrep_until(reps, 7, t6);
+        if (mode == 0)
+            ck_assert_int_ge(t7 - t6, 1000);
+        s_lrep_teardown(reps);
     }
 }
 END_TEST
@@ -1051,6 +1134,7 @@ main(void)
     tcase_add_test(tc, test_sync_verifies_commits);
     tcase_add_test(tc, test_ledger_cluster);
     tcase_add_test(tc, test_ledger_mempool_pipeline);
+    tcase_add_test(tc, test_ledger_idle);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);

@@ -137,13 +137,17 @@ for v in 1 2 3 4; do
   [ "$(stake "$v")" = 950000 ] || fail "validator$v: validator4's stake is $(stake "$v"), not 950000"
 done
 "$BUILD/tests/consensus/cons_equivocate" "$DIR" 4 2 || fail "cons_equivocate (again)"
-TARGET=$(( $(height 1) + 5 ))
+TARGET=$(( $(height 1) + 2 ))
 for _ in $(seq 1 100); do [ "$(height 1)" -ge "$TARGET" ] && break; sleep 0.2; done
 for v in 1 2 3 4; do
   [ "$(stake "$v")" = 950000 ] || fail "validator$v: validator4 slashed again ($(stake "$v"))"
 done
+# Idle: with nothing pending the replicas pause timeout_idle_ms (1 s) between empty
+# blocks instead of timeout_commit_ms (50 ms): a few heights in 3 s, not dozens.
+H0=$(height 1); sleep 3; H1=$(height 1)
+[ $(( H1 - H0 )) -le 8 ] || fail "idle replicas made $(( H1 - H0 )) blocks in 3 s"
 "$BLYAN" testnet stop --dir "$DIR" >/dev/null || fail "stop"
 for v in 1 2 3 4; do
   pgrep -f "$DIR/validator$v/manifest.zpl" >/dev/null && fail "validator$v still runs after stop"
 done
-echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync); an equivocation slashed validator4 once"
+echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync); an equivocation slashed validator4 once; idle: $(( H1 - H0 )) blocks in 3 s"
