@@ -1240,6 +1240,24 @@ s_gossip_polka(bly_cons_core_t *self)
     }
 }
 
+//  Re-sends of the own proposal as single SENDs at most; more go as one broadcast.
+#define S_GOSSIP_SENDS_MAX 8
+
+//  Peer `p` showed it holds our proposal of `round`: it voted for its id there
+//  (an honest replica votes for a block only after checking it).
+static bool
+s_peer_has_proposal(bly_cons_core_t *self, uint32_t p, int32_t round)
+{
+    const s_slot_t *slot = s_slot_find(self, round);
+    if (!slot || !slot->has_proposal)
+        return false;
+    const bly_cons_vote_t *pv = &slot->prevotes[p], *pc = &slot->precommits[p];
+    return (slot->has_prevote[p] && pv->has_id &&
+            memcmp(pv->id, slot->proposal.id, BLY_CONS_ID_SIZE) == 0) ||
+           (slot->has_precommit[p] && pc->has_id &&
+            memcmp(pc->id, slot->proposal.id, BLY_CONS_ID_SIZE) == 0);
+}
+
 static void
 s_gossip(bly_cons_core_t *self)
 {
@@ -1248,8 +1266,24 @@ s_gossip(bly_cons_core_t *self)
         //  The latest of each type, even from an earlier round: a replica
         //  still in that round may need it for L47 (2f+1 precommits of any
         //  kind), and one in a lower round counts it for the f+1 skip.
-        if (own->height == self->height && own->size > 0)
+        if (own->height != self->height || own->size == 0)
+            continue;
+        if (t != BLY_CONS_PROPOSAL) {
             s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, own->data, own->size);
+            continue;
+        }
+        //  A proposal carries the whole block: only to peers not known to hold it
+        //  (one broadcast when many lack it: the effect list is bounded).
+        uint32_t lack = 0;
+        for (uint32_t p = 0; p < self->cfg.validator_count; p++)
+            lack += (int32_t) p != self->cfg.self_index && !s_peer_has_proposal(self, p, own->round);
+        if (lack > S_GOSSIP_SENDS_MAX || !s_fx_room(self, 0)) {
+            s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, own->data, own->size);
+            continue;
+        }
+        for (uint32_t p = 0; p < self->cfg.validator_count && lack > 0; p++)
+            if ((int32_t) p != self->cfg.self_index && !s_peer_has_proposal(self, p, own->round))
+                s_fx_data(self, BLY_CONS_FX_SEND, (int32_t) p, own->data, own->size);
     }
     s_gossip_polka(self);
     //  Pending evidence again, a few items per tick, until it is committed.

@@ -445,6 +445,67 @@ START_TEST(test_single_validator_chain)
 }
 END_TEST
 
+//  Proposal re-sends (gossip) of `fx`: the peers they go to, as a bit set; a
+//  broadcast of the proposal counts as all three others.
+static uint32_t
+s_proposal_resends(const bly_cons_effects_t *fx, uint32_t self_index)
+{
+    uint32_t to = 0;
+    for (uint32_t i = 0; i < fx->count; i++) {
+        const bly_cons_effect_t *e = &fx->items[i];
+        bly_cons_msg_t m;
+        if ((e->kind != BLY_CONS_FX_SEND && e->kind != BLY_CONS_FX_BROADCAST) ||
+            bly_cons_msg_decode(&m, e->data, e->size) != 0 || m.type != BLY_CONS_PROPOSAL)
+            continue;
+        to |= e->kind == BLY_CONS_FX_SEND ? 1u << e->peer : 0xfu & ~(1u << self_index);
+    }
+    return to;
+}
+
+//  Gossip re-sends the own proposal (a whole block) only to the peers that have
+//  not voted for it yet.
+START_TEST(test_gossip_proposal_to_lacking_peers)
+{
+    s_keys();
+    bly_cons_config_t cfg = s_config(4, 0);
+    cfg.self_index = (int32_t) bly_cons_proposer(&cfg, 1, 0);
+    uint32_t me = (uint32_t) cfg.self_index;
+    s_replica_t r;
+    s_replica_new(&r, &cfg);
+    const bly_cons_effects_t *fx = bly_cons_core_start(r.core, 0);
+    const bly_cons_effect_t *prop = s_find(fx, BLY_CONS_FX_BROADCAST, 0);
+    ck_assert_ptr_nonnull(prop);
+    bly_cons_msg_t pm;
+    ck_assert_int_eq(bly_cons_msg_decode(&pm, prop->data, prop->size), 0);
+    ck_assert_int_eq(pm.type, BLY_CONS_PROPOSAL);
+    uint8_t id[32];
+    memcpy(id, pm.vote.id, 32);
+    bly_cons_timer_t gossip = {.kind = BLY_CONS_TIMER_GOSSIP, .height = 1};
+    fx = bly_cons_core_on_timer(r.core, &gossip, 10);
+    ck_assert_uint_eq(s_proposal_resends(fx, me), 0xfu & ~(1u << me));
+    //  Two peers prevote for it: the next gossip skips them.
+    uint32_t voted = 0;
+    for (uint32_t v = 0, n = 0; v < 4 && n < 2; v++) {
+        if (v == me)
+            continue;
+        bly_cons_msg_t pv = {.type = BLY_CONS_PREVOTE,
+                             .vote = {.type = BLY_CONS_PREVOTE, .height = 1, .pol_round = -1,
+                                      .validator = (uint16_t) v, .has_id = true}};
+        memcpy(pv.vote.id, id, 32);
+        bly_cons_vote_sign(&pv.vote, cfg.chain_id, s_sk[v]);
+        uint8_t wire[256];
+        size_t size = bly_cons_msg_encode(&pv, wire, sizeof(wire));
+        ck_assert_uint_gt(size, 0);
+        (void) bly_cons_core_on_message(r.core, wire, size, (int32_t) v, 20);
+        voted |= 1u << v;
+        n++;
+    }
+    fx = bly_cons_core_on_timer(r.core, &gossip, 60);
+    ck_assert_uint_eq(s_proposal_resends(fx, me), 0xfu & ~(1u << me) & ~voted);
+    s_replica_destroy(&r);
+}
+END_TEST
+
 //  A block for height 1 of the 4-validator genesis, proposed by `proposer`,
 //  with one deliberate defect (`defect` 0: none).
 enum { S_OK, S_BAD_APP_HASH, S_BAD_PREV, S_BAD_HEIGHT, S_BAD_TX, S_BAD_EVIDENCE, S_DEFECTS };
@@ -1130,6 +1191,7 @@ main(void)
     tcase_add_test(tc, test_single_validator_chain);
     tcase_add_test(tc, test_wal_restart_no_double_sign);
     tcase_add_test(tc, test_invalid_proposals_get_nil);
+    tcase_add_test(tc, test_gossip_proposal_to_lacking_peers);
     tcase_add_test(tc, test_core_rejects_bad_input);
     tcase_add_test(tc, test_sync_verifies_commits);
     tcase_add_test(tc, test_ledger_cluster);
