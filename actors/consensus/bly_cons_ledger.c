@@ -22,6 +22,7 @@ struct _bly_cons_ledger_t {
     uint8_t **txs;                               //  Pool, arrival order.
     size_t *sizes;
     uint8_t (*hashes)[BLY_LEDGER_HASH_SIZE];
+    uint8_t (*froms)[BLY_LEDGER_KEY_SIZE];       //  Sender of each.
     uint32_t count;
     size_t bytes;
     uint8_t (*set)[BLY_LEDGER_HASH_SIZE];        //  Ids of the pool; all-zero = empty.
@@ -31,35 +32,68 @@ struct _bly_cons_ledger_t {
     uint32_t validator_count;
     uint64_t offences;                           //  Evidence items committed.
     uint64_t slashed;                            //  Of which the ledger punished.
+    uint64_t evicted;                            //  Dropped to make room for others.
 };
 
 static const uint8_t s_zero[BLY_LEDGER_HASH_SIZE];
 
-//  Slot of `id` in the set: where it is, or the empty slot where it would go.
+//  Two open-addressed tables of 32-byte keys with linear probing, S_SET_SLOTS each
+//  and at most half full: the ids of the pool and the senders (with a count each).
+//  All-zero marks a free slot (no SHA-256 output or valid key is zero).
 static uint32_t
-s_set_slot(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE])
+s_home(const uint8_t key[32])
 {
-    uint32_t i = (id[0] | (uint32_t) id[1] << 8 | (uint32_t) id[2] << 16) & (S_SET_SLOTS - 1);
+    return (key[0] | (uint32_t) key[1] << 8 | (uint32_t) key[2] << 16) & (S_SET_SLOTS - 1);
+}
+
+//  Slot of `key`: where it is, or the free slot where it would go.
+static uint32_t
+s_probe(uint8_t (*keys)[32], const uint8_t key[32])
+{
+    uint32_t i = s_home(key);
     for (uint32_t n = 0; n < S_SET_SLOTS; n++, i = (i + 1) & (S_SET_SLOTS - 1))
-        if (memcmp(self->set[i], id, BLY_LEDGER_HASH_SIZE) == 0 ||
-            memcmp(self->set[i], s_zero, BLY_LEDGER_HASH_SIZE) == 0)
+        if (memcmp(keys[i], key, 32) == 0 || memcmp(keys[i], s_zero, 32) == 0)
             return i;
-    bly_assert(!"mempool id set full");  //  Never: at most half full.
+    bly_assert(!"mempool table full");  //  Never: at most one key per pooled transaction.
     return 0;
 }
 
-//  Slot of sender `key` in the senders table (same probing as the id set; keys
-//  are public keys, so a zero key never belongs to a pooled transaction).
+//  Free slot i, moving back later keys of its probe run (and their counts) so every
+//  key stays reachable from its home without tombstones.
+static void
+s_table_remove(uint8_t (*keys)[32], uint16_t *counts, uint32_t i)
+{
+    memset(keys[i], 0, 32);
+    if (counts)
+        counts[i] = 0;
+    uint32_t j = i;
+    for (uint32_t n = 0; n < S_SET_SLOTS; n++) {
+        j = (j + 1) & (S_SET_SLOTS - 1);
+        if (memcmp(keys[j], s_zero, 32) == 0)
+            return;
+        //  The key at j may fill the hole unless its home lies after the hole.
+        if (((j - s_home(keys[j])) & (S_SET_SLOTS - 1)) >= ((j - i) & (S_SET_SLOTS - 1))) {
+            memcpy(keys[i], keys[j], 32);
+            memset(keys[j], 0, 32);
+            if (counts) {
+                counts[i] = counts[j];
+                counts[j] = 0;
+            }
+            i = j;
+        }
+    }
+}
+
+static uint32_t
+s_set_slot(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE])
+{
+    return s_probe(self->set, id);
+}
+
 static uint32_t
 s_sender_slot(const bly_cons_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE])
 {
-    uint32_t i = (key[0] | (uint32_t) key[1] << 8 | (uint32_t) key[2] << 16) & (S_SET_SLOTS - 1);
-    for (uint32_t n = 0; n < S_SET_SLOTS; n++, i = (i + 1) & (S_SET_SLOTS - 1))
-        if (memcmp(self->senders[i], key, BLY_LEDGER_KEY_SIZE) == 0 ||
-            memcmp(self->senders[i], s_zero, BLY_LEDGER_KEY_SIZE) == 0)
-            return i;
-    bly_assert(!"mempool sender table full");  //  Never: at most one sender per pooled tx.
-    return 0;
+    return s_probe(self->senders, key);
 }
 
 static void
@@ -93,11 +127,12 @@ bly_cons_ledger_new(bly_ledger_t *ledger, const uint8_t proposer[BLY_LEDGER_KEY_
     self->txs = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->txs));
     self->sizes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->sizes));
     self->hashes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->hashes));
+    self->froms = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->froms));
     self->set = calloc(S_SET_SLOTS, sizeof(*self->set));
     self->senders = calloc(S_SET_SLOTS, sizeof(*self->senders));
     self->sender_pooled = calloc(S_SET_SLOTS, sizeof(*self->sender_pooled));
-    if (!self->txs || !self->sizes || !self->hashes || !self->set || !self->senders ||
-        !self->sender_pooled) {
+    if (!self->txs || !self->sizes || !self->hashes || !self->froms || !self->set ||
+        !self->senders || !self->sender_pooled) {
         bly_cons_ledger_destroy(&self);
         return NULL;
     }
@@ -122,10 +157,42 @@ bly_cons_ledger_destroy(bly_cons_ledger_t **self_p)
     free(self->senders);
     free(self->sender_pooled);
     free(self->hashes);
+    free(self->froms);
     free(self->sizes);
     free(self->txs);
     free(self);
     *self_p = NULL;
+}
+
+//  Fair eviction: drop the latest pooled transaction (its highest nonce) of the
+//  sender holding the most, if it holds more than `mine` + 1. 0, or -1 when none may go.
+static int
+s_evict_for(bly_cons_ledger_t *self, uint16_t mine)
+{
+    uint32_t top = 0;
+    for (uint32_t i = 1; i < S_SET_SLOTS; i++)
+        if (self->sender_pooled[i] > self->sender_pooled[top])
+            top = i;
+    if (self->sender_pooled[top] <= mine + 1)
+        return -1;
+    uint32_t at = self->count;
+    while (at > 0 && memcmp(self->froms[at - 1], self->senders[top], BLY_LEDGER_KEY_SIZE) != 0)
+        at--;
+    bly_assert(at > 0);   //  The sender holds pooled transactions.
+    at--;
+    s_table_remove(self->set, NULL, s_set_slot(self, self->hashes[at]));
+    if (--self->sender_pooled[top] == 0)
+        s_table_remove(self->senders, self->sender_pooled, top);
+    free(self->txs[at]);
+    self->bytes -= self->sizes[at];
+    uint32_t tail = self->count - at - 1;
+    memmove(&self->txs[at], &self->txs[at + 1], tail * sizeof(*self->txs));
+    memmove(&self->sizes[at], &self->sizes[at + 1], tail * sizeof(*self->sizes));
+    memmove(&self->hashes[at], &self->hashes[at + 1], tail * sizeof(*self->hashes));
+    memmove(&self->froms[at], &self->froms[at + 1], tail * sizeof(*self->froms));
+    self->count--;
+    self->evicted++;
+    return 0;
 }
 
 int
@@ -151,14 +218,20 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     if (bly_ledger_tx_check_pool(self->ledger, tx, size, BLY_MEMPOOL_SENDER_TX_MAX - 1, NULL,
                                  from, err, err_size) != 0)
         return -1;
-    if (self->count == BLY_MEMPOOL_TX_MAX || self->bytes + size > S_POOL_BYTES_MAX) {
-        snprintf(err, err_size, "mempool full");
-        return -1;
-    }
-    if (self->sender_pooled[s_sender_slot(self, from)] >= BLY_MEMPOOL_SENDER_TX_MAX) {
+    uint16_t mine = self->sender_pooled[s_sender_slot(self, from)];
+    if (mine >= BLY_MEMPOOL_SENDER_TX_MAX) {
         snprintf(err, err_size, "sender already has %u pending transactions",
                  BLY_MEMPOOL_SENDER_TX_MAX);
         return -1;
+    }
+    //  Full: room comes from the sender holding the most, while it holds more than
+    //  one above this sender (each pass frees one; a few when bytes are short).
+    for (uint32_t n = 0; self->count == BLY_MEMPOOL_TX_MAX || self->bytes + size > S_POOL_BYTES_MAX;
+         n++) {
+        if (n == BLY_MEMPOOL_SENDER_TX_MAX || s_evict_for(self, mine) != 0) {
+            snprintf(err, err_size, "mempool full");
+            return -1;
+        }
     }
     uint8_t *copy = malloc(size);
     if (!copy) {
@@ -169,6 +242,7 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     self->txs[self->count] = copy;
     self->sizes[self->count] = size;
     memcpy(self->hashes[self->count], hash, BLY_LEDGER_HASH_SIZE);
+    memcpy(self->froms[self->count], from, BLY_LEDGER_KEY_SIZE);
     memcpy(self->set[s_set_slot(self, hash)], hash, BLY_LEDGER_HASH_SIZE);
     s_sender_add(self, from);
     self->count++;
@@ -198,6 +272,7 @@ s_prune(bly_cons_ledger_t *self)
         self->txs[kept] = self->txs[i];
         self->sizes[kept] = self->sizes[i];
         memcpy(self->hashes[kept], self->hashes[i], BLY_LEDGER_HASH_SIZE);
+        memcpy(self->froms[kept], from, BLY_LEDGER_KEY_SIZE);
         kept++;
     }
     self->count = kept;
@@ -328,6 +403,13 @@ bly_cons_ledger_offences(const bly_cons_ledger_t *self)
 {
     bly_assert(self);
     return self->offences;
+}
+
+uint64_t
+bly_cons_ledger_evicted(const bly_cons_ledger_t *self)
+{
+    bly_assert(self);
+    return self->evicted;
 }
 
 uint64_t

@@ -1105,6 +1105,78 @@ START_TEST(test_ledger_mempool_pipeline)
 }
 END_TEST
 
+//  A full pool makes room fairly: a newcomer evicts the latest transaction of the
+//  sender holding the most, until it would hold as many; the id set stays exact
+//  through the removals (every pooled transaction is still found as a duplicate).
+START_TEST(test_ledger_mempool_fair_eviction)
+{
+    enum { SENDERS = BLY_MEMPOOL_TX_MAX / BLY_MEMPOOL_SENDER_TX_MAX + 1 };
+    static uint8_t pk[SENDERS][32], sk[SENDERS][64];
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = SENDERS + 1;
+    for (int i = 0; i <= SENDERS; i++) {
+        uint8_t seed[32] = {(uint8_t) i, (uint8_t) (i >> 8), 0x5e};
+        uint8_t pub[32], sec[64];
+        crypto_sign_seed_keypair(pub, sec, seed);
+        if (i < SENDERS) {
+            memcpy(pk[i], pub, 32);
+            memcpy(sk[i], sec, 64);
+        }
+        memcpy(g.accounts[i].key, pub, 32);   //  The last one is the sink.
+        g.accounts[i].balance = 1000000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    ck_assert_ptr_nonnull(l);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    static uint8_t *txs[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
+    static size_t sizes[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
+    char err[160];
+    for (int i = 0; i < SENDERS; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++)
+            ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) k + 1, 1,
+                                                      g.accounts[SENDERS].key, 5, &txs[i][k],
+                                                      &sizes[i][k]), 0);
+    //  All senders but the last fill the pool, each to its share.
+    for (int i = 0; i < SENDERS - 1; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++)
+            ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[i][k], sizes[i][k], err,
+                                                    sizeof(err)), 0);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_TX_MAX);
+    //  The newcomer gets in until it holds one less than the biggest holders.
+    int last = SENDERS - 1;
+    for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX - 1; k++)
+        ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[last][k], sizes[last][k], err,
+                                                sizeof(err)), 0);
+    ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[last][BLY_MEMPOOL_SENDER_TX_MAX - 1],
+                                            sizes[last][BLY_MEMPOOL_SENDER_TX_MAX - 1], err,
+                                            sizeof(err)), -1);
+    ck_assert_str_eq(err, "mempool full");
+    ck_assert_uint_eq(bly_cons_ledger_evicted(pool), BLY_MEMPOOL_SENDER_TX_MAX - 1);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_TX_MAX);
+    //  Each eviction took one sender's latest nonce; every other one is still pooled.
+    int pending = 0, full = 0;
+    for (int i = 0; i < SENDERS; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++) {
+            ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[i][k], sizes[i][k], err,
+                                                    sizeof(err)), -1);
+            pending += strcmp(err, "transaction already pending") == 0;
+            full += strcmp(err, "mempool full") == 0;
+            if (strcmp(err, "mempool full") == 0 && i < last)
+                ck_assert_int_eq(k, BLY_MEMPOOL_SENDER_TX_MAX - 1);
+            free(txs[i][k]);
+        }
+    ck_assert_int_eq(pending, BLY_MEMPOOL_TX_MAX);
+    ck_assert_int_eq(full, BLY_MEMPOOL_SENDER_TX_MAX);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  The simulator
 
@@ -1197,6 +1269,7 @@ main(void)
     tcase_add_test(tc, test_ledger_cluster);
     tcase_add_test(tc, test_ledger_mempool_pipeline);
     tcase_add_test(tc, test_ledger_idle);
+    tcase_add_test(tc, test_ledger_mempool_fair_eviction);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);
