@@ -38,7 +38,8 @@ struct _bly_cons_ledger_t {
 static const uint8_t s_zero[BLY_LEDGER_HASH_SIZE];
 
 //  Two open-addressed tables of 32-byte keys with linear probing, S_SET_SLOTS each
-//  and at most half full: the ids of the pool and the senders (with a count each).
+//  and at most half full: the ids of the pool and the senders (with a count each;
+//  only ids are removed one by one, the sender table is rebuilt at each prune).
 //  All-zero marks a free slot (no SHA-256 output or valid key is zero).
 static uint32_t
 s_home(const uint8_t key[32])
@@ -58,14 +59,12 @@ s_probe(uint8_t (*keys)[32], const uint8_t key[32])
     return 0;
 }
 
-//  Free slot i, moving back later keys of its probe run (and their counts) so every
-//  key stays reachable from its home without tombstones.
+//  Free slot i, moving back later keys of its probe run so every key stays
+//  reachable from its home without tombstones.
 static void
-s_table_remove(uint8_t (*keys)[32], uint16_t *counts, uint32_t i)
+s_table_remove(uint8_t (*keys)[32], uint32_t i)
 {
     memset(keys[i], 0, 32);
-    if (counts)
-        counts[i] = 0;
     uint32_t j = i;
     for (uint32_t n = 0; n < S_SET_SLOTS; n++) {
         j = (j + 1) & (S_SET_SLOTS - 1);
@@ -75,10 +74,6 @@ s_table_remove(uint8_t (*keys)[32], uint16_t *counts, uint32_t i)
         if (((j - s_home(keys[j])) & (S_SET_SLOTS - 1)) >= ((j - i) & (S_SET_SLOTS - 1))) {
             memcpy(keys[i], keys[j], 32);
             memset(keys[j], 0, 32);
-            if (counts) {
-                counts[i] = counts[j];
-                counts[j] = 0;
-            }
             i = j;
         }
     }
@@ -180,9 +175,10 @@ s_evict_for(bly_cons_ledger_t *self, uint16_t mine)
         at--;
     bly_assert(at > 0);   //  The sender holds pooled transactions.
     at--;
-    s_table_remove(self->set, NULL, s_set_slot(self, self->hashes[at]));
-    if (--self->sender_pooled[top] == 0)
-        s_table_remove(self->senders, self->sender_pooled, top);
+    s_table_remove(self->set, s_set_slot(self, self->hashes[at]));
+    //  The top sender keeps at least one (it held more than mine + 1 >= 1), so its
+    //  entry stays; entries of senders with none go at the next prune.
+    self->sender_pooled[top]--;
     free(self->txs[at]);
     self->bytes -= self->sizes[at];
     uint32_t tail = self->count - at - 1;
