@@ -24,6 +24,7 @@ struct _bly_cons_ledger_t {
     uint8_t (*hashes)[BLY_LEDGER_HASH_SIZE];
     uint8_t (*froms)[BLY_LEDGER_KEY_SIZE];       //  Sender of each.
     uint32_t count;
+    uint32_t count_max;                          //  <= BLY_MEMPOOL_TX_MAX.
     size_t bytes;
     uint8_t (*set)[BLY_LEDGER_HASH_SIZE];        //  Ids of the pool; all-zero = empty.
     uint8_t (*senders)[BLY_LEDGER_KEY_SIZE];     //  Senders with pooled transactions.
@@ -119,6 +120,7 @@ bly_cons_ledger_new(bly_ledger_t *ledger, const uint8_t proposer[BLY_LEDGER_KEY_
     memcpy(self->proposer, proposer, BLY_LEDGER_KEY_SIZE);
     self->load = load;
     self->store = store;
+    self->count_max = BLY_MEMPOOL_TX_MAX;
     self->txs = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->txs));
     self->sizes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->sizes));
     self->hashes = calloc(BLY_MEMPOOL_TX_MAX, sizeof(*self->hashes));
@@ -222,7 +224,7 @@ bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size, 
     }
     //  Full: room comes from the sender holding the most, while it holds more than
     //  one above this sender (each pass frees one; a few when bytes are short).
-    for (uint32_t n = 0; self->count == BLY_MEMPOOL_TX_MAX || self->bytes + size > S_POOL_BYTES_MAX;
+    for (uint32_t n = 0; self->count >= self->count_max || self->bytes + size > S_POOL_BYTES_MAX;
          n++) {
         if (n == BLY_MEMPOOL_SENDER_TX_MAX || s_evict_for(self, mine) != 0) {
             snprintf(err, err_size, "mempool full");
@@ -399,6 +401,23 @@ bly_cons_ledger_offences(const bly_cons_ledger_t *self)
 {
     bly_assert(self);
     return self->offences;
+}
+
+int
+bly_cons_ledger_set_pool_max(bly_cons_ledger_t *self, uint32_t count)
+{
+    bly_assert(self);
+    if (count == 0 || count > BLY_MEMPOOL_TX_MAX || count < self->count)
+        return -1;
+    self->count_max = count;
+    return 0;
+}
+
+bool
+bly_cons_ledger_has(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE])
+{
+    bly_assert(self && id);
+    return memcmp(self->set[s_set_slot(self, id)], id, BLY_LEDGER_HASH_SIZE) == 0;
 }
 
 uint64_t

@@ -53,6 +53,11 @@ bly_cons_app_t bly_cons_ledger_app(bly_cons_ledger_t *self);
 BLY_MUST_USE int bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size,
                                         char *err, size_t err_size);
 
+//  Hold at most `count` transactions (1..BLY_MEMPOOL_TX_MAX, the default; not below
+//  what is pooled now). 0, or -1 when out of range.
+BLY_MUST_USE int bly_cons_ledger_set_pool_max(bly_cons_ledger_t *self, uint32_t count);
+//  Whether transaction `id` is pooled.
+bool bly_cons_ledger_has(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE]);
 //  Pending transactions, and how many were evicted to make room so far.
 uint32_t bly_cons_ledger_pending(const bly_cons_ledger_t *self);
 uint64_t bly_cons_ledger_evicted(const bly_cons_ledger_t *self);

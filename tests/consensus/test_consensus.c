@@ -1177,6 +1177,99 @@ START_TEST(test_ledger_mempool_fair_eviction)
 }
 END_TEST
 
+//  Random submissions (next nonces, nonces ahead, conflicting twins, repeats)
+//  into a small pool, with blocks built and applied in between: the pool holds
+//  exactly `pending` distinct findable ids, never one whose nonce is used, at
+//  most the cap per sender, and the ledger keeps its supply.
+START_TEST(test_ledger_mempool_random)
+{
+    enum { SENDERS = 12, NONCES = 48, POOL = 40, OPS = 3000 };
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = SENDERS + 1;
+    static uint8_t sk[SENDERS][64];
+    for (int i = 0; i <= SENDERS; i++) {
+        uint8_t seed[32] = {(uint8_t) i, 0x77}, pub[32], sec[64];
+        crypto_sign_seed_keypair(pub, sec, seed);
+        if (i < SENDERS)
+            memcpy(sk[i], sec, 64);
+        memcpy(g.accounts[i].key, pub, 32);
+        g.accounts[i].balance = 1000000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_int_eq(bly_cons_ledger_set_pool_max(pool, POOL), 0);
+    bly_cons_app_t app = bly_cons_ledger_app(pool);
+    //  Two versions (amounts 1 and 2) of every (sender, nonce).
+    static uint8_t *txs[SENDERS][NONCES][2], ids[SENDERS][NONCES][2][32];
+    static size_t sizes[SENDERS][NONCES][2];
+    for (int i = 0; i < SENDERS; i++)
+        for (int n = 0; n < NONCES; n++)
+            for (int v = 0; v < 2; v++) {
+                ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) n + 1,
+                                                          1, g.accounts[SENDERS].key,
+                                                          (uint64_t) v + 1, &txs[i][n][v],
+                                                          &sizes[i][n][v]), 0);
+                bly_ledger_tx_hash(txs[i][n][v], sizes[i][n][v], ids[i][n][v]);
+            }
+    bly_ledger_supply_t s0;
+    bly_ledger_supply(l, &s0);
+    static uint8_t payload[BLY_LEDGER_BLOCK_BYTES_MAX];
+    uint64_t height = 1, rng = 0x9e3779b97f4a7c15ull;
+    char err[160];
+    for (int op = 0; op < OPS; op++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t r = (uint32_t) (rng >> 33);
+        int i = (int) (r % SENDERS), v = (int) ((r >> 8) & 1);
+        bly_ledger_account_t acc;
+        ck_assert_int_eq(bly_ledger_account(l, g.accounts[i].key, &acc), 0);
+        int n = (int) acc.nonce + (int) ((r >> 9) % 6) - 1;   //  A used one now and then.
+        if (r % 10 < 8 && n >= 0 && n < NONCES) {
+            (void) !bly_cons_ledger_submit(pool, txs[i][n][v], sizes[i][n][v], err, sizeof(err));
+        } else if (r % 10 >= 8) {
+            uint32_t size = app.build(app.self, height, payload, sizeof(payload));
+            ck_assert_uint_gt(size, 0);
+            ck_assert_int_eq(app.check(app.self, height, payload, size), 0);
+            uint8_t hash[BLY_CONS_ID_SIZE];
+            ck_assert_int_eq(app.apply(app.self, height, payload, size, NULL, 0, NULL, hash), 0);
+            height++;
+        }
+        //  The pool's ids: distinct, all findable, none with a used nonce, senders capped.
+        uint32_t found = 0;
+        for (int a = 0; a < SENDERS; a++) {
+            ck_assert_int_eq(bly_ledger_account(l, g.accounts[a].key, &acc), 0);
+            uint32_t mine = 0;
+            for (int b = 0; b < NONCES; b++)
+                for (int c = 0; c < 2; c++)
+                    if (bly_cons_ledger_has(pool, ids[a][b][c])) {
+                        ck_assert_int_ge(b, (int) acc.nonce);
+                        mine++;
+                    }
+            ck_assert_uint_le(mine, BLY_MEMPOOL_SENDER_TX_MAX);
+            found += mine;
+        }
+        ck_assert_uint_eq(found, bly_cons_ledger_pending(pool));
+        ck_assert_uint_le(found, POOL);
+    }
+    ck_assert_uint_gt(bly_cons_ledger_evicted(pool), 0);
+    ck_assert_uint_gt(height, 100);
+    bly_ledger_supply_t s1;
+    bly_ledger_supply(l, &s1);
+    ck_assert_uint_eq(s1.balances + s1.stakes + s1.reward_pool + s1.burned,
+                      s0.balances + s0.stakes + s0.reward_pool + s0.burned);
+    for (int i = 0; i < SENDERS; i++)
+        for (int n = 0; n < NONCES; n++)
+            for (int v = 0; v < 2; v++)
+                free(txs[i][n][v]);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  The simulator
 
@@ -1270,6 +1363,7 @@ main(void)
     tcase_add_test(tc, test_ledger_mempool_pipeline);
     tcase_add_test(tc, test_ledger_idle);
     tcase_add_test(tc, test_ledger_mempool_fair_eviction);
+    tcase_add_test(tc, test_ledger_mempool_random);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);
