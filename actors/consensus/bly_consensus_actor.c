@@ -652,10 +652,14 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
         bly_ledger_store_follow(self->store, self->ledger);
         self->app = bly_cons_ledger_new(self->ledger, bly_identity_public_key(args->identity),
                                         s_load, self);
-        if (self->app)
+        //  The schema bounds mempool_max to 1..BLY_MEMPOOL_TX_MAX.
+        int64_t pool_max = bly_manifest_get_int(args->manifest, args->section, "mempool_max",
+                                                BLY_MEMPOOL_TX_MAX);
+        if (self->app && bly_cons_ledger_set_pool_max(self->app, (uint32_t) pool_max) == 0) {
             bly_cons_ledger_set_validators(self->app, &self->cfg);
-        self->core = bly_cons_core_new(&self->cfg, bly_identity_secret_key(args->identity),
-                                       bly_cons_ledger_app(self->app));
+            self->core = bly_cons_core_new(&self->cfg, bly_identity_secret_key(args->identity),
+                                           bly_cons_ledger_app(self->app));
+        }
         if (!self->app || !self->core)
             snprintf(err, es, "bad consensus configuration");
         rc = self->core ? s_recover(self, dir, err, es) : -1;
