@@ -1189,9 +1189,11 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
         self->stats.rejected++;
         return &self->fx;
     }
-    //  Another replica proposed at our height: it had work, so the pause ends.
+    //  Another replica proposed at our height (it had work), or evidence came in
+    //  that must be committed: the pause ends.
     s_slot_t *first = self->idle_wait ? s_slot_find(self, 0) : NULL;
-    if (first && first->has_proposal && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+    if (self->idle_wait && self->step == BLY_CONS_STEP_NEW_HEIGHT &&
+        ((first && first->has_proposal) || self->pool_count > 0)) {
         self->idle_wait = false;
         bly_cons_core_enter_height(self);
     }

@@ -1023,6 +1023,21 @@ START_TEST(test_ledger_idle)
         int64_t t7 = s_lrep_until(reps, 7, t6);
         if (mode == 0)
             ck_assert_int_ge(t7 - t6, 1000);
+        //  Evidence arriving in an idle pause ends it too: it goes into the next block.
+        bly_cons_msg_t ev = {.type = BLY_CONS_EVIDENCE};
+        for (int k = 0; k < 2; k++) {
+            ev.ev[k] = (bly_cons_vote_t){.type = BLY_CONS_PREVOTE, .height = 5, .pol_round = -1,
+                                         .validator = 3, .has_id = true, .id = {(uint8_t) k, 9}};
+            bly_cons_vote_sign(&ev.ev[k], "ledger-chain", s_sk[3]);
+        }
+        uint8_t wire[512];
+        size_t n = bly_cons_msg_encode(&ev, wire, sizeof(wire));
+        ck_assert_uint_gt(n, 0);
+        s_lrep_exec(reps, 0, bly_cons_core_on_message(reps[0].core, wire, n, 3, t7 + 5), t7 + 5);
+        int64_t t8 = s_lrep_until(reps, 8, t7 + 5);
+        ck_assert_int_lt(t8 - t7, 1000);
+        for (int32_t i = 0; i < 4; i++)
+            ck_assert_uint_eq(bly_cons_ledger_offences(reps[i].app), 1);
         s_lrep_teardown(reps);
     }
 }
