@@ -9,7 +9,7 @@
 # killed during a run is not counted).
 # A benchmark, not a test.
 #   tests/consensus/cons_bench.sh BUILD_DIR TAG "RATE..." [SECONDS]
-#   env: DEAD="RATE...", KILL_DURING=RATE, KILL_AFTER=S, INFLIGHT=N (transfers in flight
+#   env: DEAD="RATE...", KILL_DURING=RATE, KILL_AFTER=S, IDLE=S (idle CPU first), INFLIGHT=N (transfers in flight
 #        per client, default 1), TIMEOUT_COMMIT_MS=N (written into the four manifests),
 #        CLIENTS=N funded clients (default 1000; the offered rate is capped near
 #        CLIENTS x INFLIGHT / finality)
@@ -47,6 +47,20 @@ run() {
   echo "[$TAG $(date -u +%T) load $load] $out | replica CPU $(( (c1 - c0) * 1000 / hz )) ms" \
        "= $(( (c1 - c0) * 1000000 / hz / (${n:-0} > 0 ? n : 1) )) us/tx"
 }
+# IDLE=S: before the runs, the replicas' CPU and the blocks they make in S idle seconds.
+if [ -n "${IDLE:-}" ]; then
+  head_of() { python3 -c 'import json,sys
+n=[n for n in json.load(open(sys.argv[1]))["nodes"] if n["name"]=="validator1"][0]
+print(n["ledger_endpoint"], n["public_key"])' "$D/nodes.json"; }
+  read -r EP1 ID1 <<< "$(head_of)"
+  height() { "$B/blyan" chain head --node "$EP1" --server-key "$ID1" --json \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])'; }
+  sleep 2
+  c0=$(cpu_ticks); h0=$(height); sleep "$IDLE"; c1=$(cpu_ticks); h1=$(height)
+  hz=$(getconf CLK_TCK)
+  echo "[$TAG $(date -u +%T) idle ${IDLE} s] blocks $(( h1 - h0 )); replica CPU" \
+       "$(( (c1 - c0) * 1000 / hz )) ms = $(( (c1 - c0) * 1000 / hz / 4 / IDLE )) ms/s per replica"
+fi
 for r in $RATES; do run "$r" "$SECS"; done
 KILLED=
 if [ -n "${KILL_DURING:-}" ]; then
