@@ -1150,8 +1150,11 @@ s_dispatch(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *data
             return s_on_proposal(self, msg);
         return bly_cons_core_vote_store(self, &msg->vote, false) < 0 ? -1 : 0;
     case BLY_CONS_COMMIT:
+        //  A commit of a lower height answers an earlier sync: the sender is ahead,
+        //  not behind (marking it lagging made two replicas trade blocks forever).
         if (msg->vote.height != self->height) {
-            s_other_height(self, msg->vote.height, from);
+            if (msg->vote.height > self->height)
+                s_other_height(self, msg->vote.height, from);
             return 0;
         }
         return s_on_commit(self, msg, data, size);

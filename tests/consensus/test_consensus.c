@@ -758,6 +758,7 @@ typedef struct {
 
 static s_lmsg_t s_lq[S_LQ_MAX];
 static uint32_t s_lq_head, s_lq_tail;
+static uint32_t s_lq_commits;   //  COMMIT messages sent (catch-up answers).
 
 static uint32_t
 s_lrep_load(void *store, uint64_t h, uint8_t *buf, uint32_t max)
@@ -783,6 +784,7 @@ s_lrep_exec(s_lrep_t *reps, int32_t i, const bly_cons_effects_t *fx, int64_t now
             r->timers[r->timer_count] = e->timer;
             r->deadlines[r->timer_count++] = now + e->delay_ms;
         } else if (e->kind == BLY_CONS_FX_BROADCAST || e->kind == BLY_CONS_FX_SEND) {
+            s_lq_commits += e->size > 1 && e->data[1] == BLY_CONS_COMMIT;
             for (int32_t j = 0; j < 4; j++) {
                 if (j == i || (e->kind == BLY_CONS_FX_SEND && j != e->peer))
                     continue;
@@ -995,7 +997,10 @@ START_TEST(test_ledger_idle)
         for (int32_t i = 0; i < 4; i++)
             s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
         int64_t t2 = s_lrep_until(reps, 3, now);
+        uint32_t commits = s_lq_commits;
         int64_t t3 = s_lrep_until(reps, 4, t2);
+        //  Nobody lags: no catch-up answers go back and forth while idle.
+        ck_assert_uint_le(s_lq_commits - commits, 4);
         //  Empty blocks: the app hash stays, nothing is pending.
         if (mode == 0)
             ck_assert_int_ge(t3 - t2, 1000);
