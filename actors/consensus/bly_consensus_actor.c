@@ -499,7 +499,7 @@ s_config(s_cons_t *self, const bly_actor_args_t *args, const bly_ledger_genesis_
                  BLY_CONS_VALIDATORS_MAX);
         return -1;
     }
-    c->block_size_max = 256 * 1024;
+    c->block_size_max = BLY_CONS_BLOCK_SIZE_MAX;   //  2,048 ledger transfers fit.
     c->timeout_propose_ms = bly_manifest_get_int(m, args->section, "timeout_propose_ms", 300);
     c->timeout_prevote_ms = c->timeout_propose_ms / 3 + 1;
     c->timeout_precommit_ms = c->timeout_prevote_ms;
