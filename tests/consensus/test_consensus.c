@@ -715,6 +715,7 @@ s_lrep_exec(s_lrep_t *reps, int32_t i, const bly_cons_effects_t *fx, int64_t now
         const bly_cons_effect_t *e = &fx->items[k];
         s_lrep_t *r = &reps[i];
         if (e->kind == BLY_CONS_FX_COMMIT) {
+            ck_assert_uint_lt(r->commit_count, 64);
             r->commits[r->commit_count] = malloc(e->size);
             memcpy(r->commits[r->commit_count], e->data, e->size);
             r->commit_sizes[r->commit_count++] = e->size;
@@ -737,7 +738,8 @@ s_lrep_exec(s_lrep_t *reps, int32_t i, const bly_cons_effects_t *fx, int64_t now
     }
 }
 
-//  Fire the earliest timer of any replica; returns its time.
+//  Fire the earliest timer of any replica (on a tie, the one of the lowest
+//  height: a replica left behind is not starved); returns its time.
 static int64_t
 s_lrep_fire(s_lrep_t *reps, int64_t now)
 {
@@ -745,7 +747,9 @@ s_lrep_fire(s_lrep_t *reps, int64_t now)
     uint32_t bk = 0;
     for (int32_t i = 0; i < 4; i++)
         for (uint32_t k = 0; k < reps[i].timer_count; k++)
-            if (bi < 0 || reps[i].deadlines[k] < reps[bi].deadlines[bk]) {
+            if (bi < 0 || reps[i].deadlines[k] < reps[bi].deadlines[bk] ||
+                (reps[i].deadlines[k] == reps[bi].deadlines[bk] &&
+                 reps[i].timers[k].height < reps[bi].timers[bk].height)) {
                 bi = i;
                 bk = k;
             }
