@@ -31,6 +31,9 @@ struct _bly_kvapp_t {
     uint64_t *scratch_balances;
     uint64_t *scratch_nonces;
     uint64_t *scratch_stakes;
+    //  The caller's block store (bly_kvapp_app).
+    uint32_t (*load)(void *store, uint64_t height, uint8_t *buf, uint32_t max);
+    void *store;
 };
 
 static void
@@ -403,6 +406,35 @@ bly_kvapp_powers(void *self_, uint64_t out[BLY_CONS_VALIDATORS_MAX])
     for (uint32_t i = 0; i < self->validator_count; i++)
         out[i] = self->tombstoned[i] ? 0 : self->stakes[i];
     return self->validator_count;
+}
+
+static int
+s_app_apply(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
+            const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
+            uint8_t app_hash[BLY_CONS_ID_SIZE])
+{
+    (void) evidence;    //  Offenders are punished by validator index.
+    return bly_kvapp_apply(self, height, payload, size, offenders, offender_count, app_hash);
+}
+
+static uint32_t
+s_app_load(void *self_, uint64_t height, uint8_t *buf, uint32_t max)
+{
+    bly_kvapp_t *self = self_;
+    return self->load(self->store, height, buf, max);
+}
+
+bly_cons_app_t
+bly_kvapp_app(bly_kvapp_t *self,
+              uint32_t (*load)(void *store, uint64_t height, uint8_t *buf, uint32_t max),
+              void *store)
+{
+    bly_assert(self && load);
+    self->load = load;
+    self->store = store;
+    return (bly_cons_app_t){.self = self, .build = bly_kvapp_build, .check = bly_kvapp_check,
+                            .apply = s_app_apply, .hash = bly_kvapp_hash,
+                            .load_commit = s_app_load, .powers = bly_kvapp_powers};
 }
 
 uint64_t

@@ -19,7 +19,7 @@
 #ifndef BLY_KVAPP_H_INCLUDED
 #define BLY_KVAPP_H_INCLUDED
 
-#include "bly_cons_msg.h"
+#include "bly_cons_core.h"
 
 typedef struct _bly_kvapp_t bly_kvapp_t;
 
@@ -68,6 +68,12 @@ int bly_kvapp_apply(void *self, uint64_t height, const uint8_t *payload, uint32_
 void bly_kvapp_hash(void *self, uint8_t app_hash[BLY_CONS_ID_SIZE]);
 //  bly_cons_app_t.powers: each validator's stake, 0 when tombstoned.
 uint32_t bly_kvapp_powers(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX]);
+//  The whole bly_cons_app_t over this app (build, check, apply, hash, powers);
+//  committed COMMIT messages for peers that catch up come from the caller's
+//  block store: `load(store, ...)`.
+bly_cons_app_t bly_kvapp_app(bly_kvapp_t *self, uint32_t (*load)(void *store, uint64_t height,
+                                                                 uint8_t *buf, uint32_t max),
+                             void *store);
 
 //  Before the first block: per-validator genesis stakes (validator_count of
 //  them, total > 0). 0, or -1 after a block or for a bad total.

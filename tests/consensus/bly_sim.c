@@ -320,42 +320,6 @@ s_load_commit(void *self, uint64_t height, uint8_t *buf, uint32_t max)
 }
 
 //  --------------------------------------------------------------------------
-//  The application seen by a core: the node's kvapp and block store.
-
-static uint32_t
-s_app_build(void *self, uint64_t height, uint8_t *payload, uint32_t max)
-{
-    return bly_kvapp_build(((s_node_t *) self)->app, height, payload, max);
-}
-
-static int
-s_app_check(void *self, uint64_t height, const uint8_t *payload, uint32_t size)
-{
-    return bly_kvapp_check(((s_node_t *) self)->app, height, payload, size);
-}
-
-static int
-s_app_apply(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
-            const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
-            uint8_t app_hash[32])
-{
-    (void) evidence;   //  The transfer application punishes by validator index.
-    return bly_kvapp_apply(((s_node_t *) self)->app, height, payload, size, offenders,
-                           offender_count, app_hash);
-}
-
-static void
-s_app_hash(void *self, uint8_t app_hash[32])
-{
-    bly_kvapp_hash(((s_node_t *) self)->app, app_hash);
-}
-
-static uint32_t
-s_app_powers(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX])
-{
-    return bly_kvapp_powers(((s_node_t *) self)->app, out);
-}
-
 static int64_t
 s_local_now(const s_node_t *node, int64_t t)
 {
@@ -378,9 +342,7 @@ s_boot(s_sim_t *sim, int32_t i)
     bly_assert(node->app);
     int rc = bly_kvapp_set_stakes(node->app, sim->stakes);
     bly_assert(rc == 0);
-    bly_cons_app_t app = {.self = node, .build = s_app_build, .check = s_app_check,
-                          .apply = s_app_apply, .hash = s_app_hash, .load_commit = s_load_commit,
-                          .powers = s_app_powers};
+    bly_cons_app_t app = bly_kvapp_app(node->app, s_load_commit, node);
     bly_cons_config_t cfg = sim->cfg;
     cfg.self_index = i;
     node->core = bly_cons_core_new(&cfg, node->sk, app);

@@ -124,38 +124,6 @@ s_load(void *self, uint64_t h, uint8_t *buf, uint32_t max)
     return (uint32_t) r->sizes[h - 1];
 }
 
-static uint32_t
-s_build(void *self, uint64_t h, uint8_t *p, uint32_t max)
-{
-    return bly_kvapp_build(((s_rep_t *) self)->app, h, p, max);
-}
-
-static int
-s_check(void *self, uint64_t h, const uint8_t *p, uint32_t size)
-{
-    return bly_kvapp_check(((s_rep_t *) self)->app, h, p, size);
-}
-
-static int
-s_apply(void *self, uint64_t h, const uint8_t *p, uint32_t size, const uint16_t *off,
-        uint32_t off_count, const uint8_t *evidence, uint8_t hash[32])
-{
-    (void) evidence;
-    return bly_kvapp_apply(((s_rep_t *) self)->app, h, p, size, off, off_count, hash);
-}
-
-static void
-s_hash(void *self, uint8_t hash[32])
-{
-    bly_kvapp_hash(((s_rep_t *) self)->app, hash);
-}
-
-static uint32_t
-s_powers(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX])
-{
-    return bly_kvapp_powers(((s_rep_t *) self)->app, out);
-}
-
 static bly_cons_config_t
 s_config(int32_t self_index)
 {
@@ -178,8 +146,7 @@ s_boot(int32_t i)
     s_rep_t *r = &s_reps[i];
     r->app = bly_kvapp_new(8, 1000, S_N, S_STAKE, 10, 64, 16);
     ck_assert_ptr_nonnull(r->app);
-    bly_cons_app_t app = {.self = r, .build = s_build, .check = s_check, .apply = s_apply,
-                          .hash = s_hash, .load_commit = s_load, .powers = s_powers};
+    bly_cons_app_t app = bly_kvapp_app(r->app, s_load, r);
     bly_cons_config_t cfg = s_config(i);
     r->core = bly_cons_core_new(&cfg, s_sk[i], app);
     ck_assert_ptr_nonnull(r->core);

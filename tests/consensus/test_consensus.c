@@ -60,32 +60,6 @@ typedef struct {
 } s_replica_t;
 
 static uint32_t
-s_r_build(void *self, uint64_t h, uint8_t *p, uint32_t max)
-{
-    return bly_kvapp_build(((s_replica_t *) self)->app, h, p, max);
-}
-
-static int
-s_r_check(void *self, uint64_t h, const uint8_t *p, uint32_t size)
-{
-    return bly_kvapp_check(((s_replica_t *) self)->app, h, p, size);
-}
-
-static int
-s_r_apply(void *self, uint64_t h, const uint8_t *p, uint32_t size, const uint16_t *off,
-          uint32_t off_count, const uint8_t *evidence, uint8_t hash[32])
-{
-    (void) evidence;
-    return bly_kvapp_apply(((s_replica_t *) self)->app, h, p, size, off, off_count, hash);
-}
-
-static void
-s_r_hash(void *self, uint8_t hash[32])
-{
-    bly_kvapp_hash(((s_replica_t *) self)->app, hash);
-}
-
-static uint32_t
 s_r_load(void *self, uint64_t h, uint8_t *buf, uint32_t max)
 {
     s_replica_t *r = self;
@@ -116,8 +90,7 @@ s_replica_new(s_replica_t *r, const bly_cons_config_t *cfg)
     memset(r, 0, sizeof(*r));
     r->app = bly_kvapp_new(8, 1000, cfg->validator_count, 1000, 10, 64, 16);
     ck_assert_ptr_nonnull(r->app);
-    bly_cons_app_t app = {.self = r, .build = s_r_build, .check = s_r_check,
-                          .apply = s_r_apply, .hash = s_r_hash, .load_commit = s_r_load};
+    bly_cons_app_t app = bly_kvapp_app(r->app, s_r_load, r);
     r->core = bly_cons_core_new(cfg, cfg->self_index >= 0 ? s_sk[cfg->self_index] : NULL, app);
     ck_assert_ptr_nonnull(r->core);
 }
