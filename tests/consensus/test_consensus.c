@@ -757,6 +757,37 @@ s_lrep_equivocate(void)
     }
 }
 
+//  The equivocation tombstoned validator 3: no voting power from the next
+//  height on, on every replica; and a restarted replica (a fresh ledger from
+//  genesis replaying replica 0's commit log) has the same state and powers.
+static void
+s_lrep_powers_check(const bly_ledger_genesis_t *g, s_lrep_t *reps)
+{
+    for (int32_t i = 0; i < 4; i++) {
+        ck_assert(bly_ledger_tombstoned(reps[i].ledger, s_pk[3]));
+        ck_assert_uint_eq(bly_cons_core_power(reps[i].core, 3), 0);
+        ck_assert_uint_eq(bly_cons_core_power(reps[i].core, 0), 1000);
+        ck_assert_uint_eq(bly_cons_core_total_power(reps[i].core), 3000);
+    }
+    s_lrep_t *r = &reps[0];
+    s_lrep_t fresh = {.ledger = bly_ledger_new(g), .cfg = r->cfg};
+    ck_assert_ptr_nonnull(fresh.ledger);
+    fresh.app = bly_cons_ledger_new(fresh.ledger, s_pk[0], s_lrep_load, r);
+    bly_cons_ledger_set_validators(fresh.app, &fresh.cfg);
+    fresh.core = bly_cons_core_new(&fresh.cfg, s_sk[0], bly_cons_ledger_app(fresh.app));
+    ck_assert_ptr_nonnull(fresh.core);
+    for (uint32_t c = 0; c < r->commit_count; c++)
+        ck_assert_int_eq(bly_cons_core_replay_commit(fresh.core, r->commits[c],
+                                                     r->commit_sizes[c]), 0);
+    ck_assert_int_eq(memcmp(bly_ledger_app_hash(fresh.ledger), bly_ledger_app_hash(r->ledger),
+                            32), 0);
+    for (uint32_t v = 0; v < 4; v++)
+        ck_assert_uint_eq(bly_cons_core_power(fresh.core, v), v == 3 ? 0 : 1000);
+    bly_cons_core_destroy(&fresh.core);
+    bly_cons_ledger_destroy(&fresh.app);
+    bly_ledger_destroy(&fresh.ledger);
+}
+
 START_TEST(test_ledger_cluster)
 {
     s_keys();
@@ -850,30 +881,8 @@ START_TEST(test_ledger_cluster)
         ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[3], &acc), 0);
         ck_assert_uint_eq(acc.stake, 900);
         ck_assert_uint_eq(after.burned - before.burned >= 100, 1);
-        //  And tombstoned it: no voting power from the next height on.
-        ck_assert(bly_ledger_tombstoned(reps[i].ledger, s_pk[3]));
-        ck_assert_uint_eq(bly_cons_core_power(reps[i].core, 3), 0);
-        ck_assert_uint_eq(bly_cons_core_power(reps[i].core, 0), 1000);
-        ck_assert_uint_eq(bly_cons_core_total_power(reps[i].core), 3000);
     }
-    //  A restarted replica (a fresh ledger from genesis replaying the commit log)
-    //  has the same state and the same powers.
-    s_lrep_t fresh = {.ledger = bly_ledger_new(&g), .cfg = reps[0].cfg};
-    ck_assert_ptr_nonnull(fresh.ledger);
-    fresh.app = bly_cons_ledger_new(fresh.ledger, s_pk[0], s_lrep_load, &reps[0]);
-    bly_cons_ledger_set_validators(fresh.app, &fresh.cfg);
-    fresh.core = bly_cons_core_new(&fresh.cfg, s_sk[0], bly_cons_ledger_app(fresh.app));
-    ck_assert_ptr_nonnull(fresh.core);
-    for (uint32_t c = 0; c < reps[0].commit_count; c++)
-        ck_assert_int_eq(bly_cons_core_replay_commit(fresh.core, reps[0].commits[c],
-                                                     reps[0].commit_sizes[c]), 0);
-    ck_assert_int_eq(memcmp(bly_ledger_app_hash(fresh.ledger),
-                            bly_ledger_app_hash(reps[0].ledger), 32), 0);
-    for (uint32_t v = 0; v < 4; v++)
-        ck_assert_uint_eq(bly_cons_core_power(fresh.core, v), v == 3 ? 0 : 1000);
-    bly_cons_core_destroy(&fresh.core);
-    bly_cons_ledger_destroy(&fresh.app);
-    bly_ledger_destroy(&fresh.ledger);
+    s_lrep_powers_check(&g, reps);
     while (s_lq_head != s_lq_tail)
         free(s_lq[s_lq_head++ % S_LQ_MAX].data);
     for (int32_t i = 0; i < 4; i++) {
