@@ -13,7 +13,11 @@
     the paper's lines to the functions in bly_cons_core.c.
 
     The application (build, check and apply block payloads; load committed
-    blocks for peers that catch up) is a small vtable, bly_cons_app_t.
+    blocks for peers that catch up; the validators' stakes) is a small
+    vtable, bly_cons_app_t. Membership is fixed (the config's validators);
+    their voting powers follow the application's stakes: the powers of
+    height h+1 are the stakes after block h, scaled (bly_cons_powers_scale),
+    and every rule uses the current height's powers.
     ========================================================================= */
 
 #ifndef BLY_CONS_CORE_H_INCLUDED
