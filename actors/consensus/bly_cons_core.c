@@ -139,8 +139,9 @@ s_proposer(bly_cons_core_t *self, uint64_t height, int32_t round)
 }
 
 //  The voting powers of the next height from the application's stakes.
-//  An update that leaves no power at all is refused (the previous powers
-//  stay: every replica computes the same, so the refusal is deterministic).
+//  Stakes that leave no power at all are refused: the genesis powers apply
+//  instead. That depends on the stakes only, not on earlier heights, so
+//  every replica, a restarted one included, computes the same.
 void
 bly_cons_core_powers_set(bly_cons_core_t *self, const uint64_t *stakes)
 {
@@ -149,9 +150,10 @@ bly_cons_core_powers_set(bly_cons_core_t *self, const uint64_t *stakes)
     uint64_t total = bly_cons_powers_scale(stakes, n, powers);
     if (total == 0) {
         if (bly_ratelimit_allow(&self->log_limit, self->now_ms, 5, 1000))
-            bly_log_warn("consensus: no validator has stake at height %llu; the powers stay",
-                         (unsigned long long) self->height);
-        return;
+            bly_log_warn("consensus: no validator has stake after height %llu; the genesis "
+                         "powers apply", (unsigned long long) self->height);
+        total = bly_cons_powers_scale(self->cfg.powers, n, powers);
+        bly_assert(total > 0);    //  Checked by bly_cons_core_new.
     }
     if (total == self->total_power && memcmp(powers, self->powers, n * sizeof(uint64_t)) == 0)
         return;

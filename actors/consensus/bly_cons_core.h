@@ -52,8 +52,9 @@ typedef struct {
     //  0 for one that is tombstoned (its equivocation was committed) or
     //  fully unstaked: the core calls it after every applied block and
     //  scales the stakes to the next height's voting powers
-    //  (bly_cons_powers_scale). Fills config.validator_count entries and
-    //  returns that count. May be NULL: the genesis powers then stay.
+    //  (bly_cons_powers_scale; when every stake is 0 the genesis powers
+    //  apply). Fills config.validator_count entries and returns that count.
+    //  May be NULL: the genesis powers then stay.
     uint32_t (*powers)(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX]);
 } bly_cons_app_t;
 

@@ -347,6 +347,34 @@ START_TEST(test_power_follows_stake)
 }
 END_TEST
 
+//  Stakes that leave no power are refused: the genesis powers apply. Here
+//  0, 1 and 2 unstake everything (3 alone decides), then 3 does too.
+START_TEST(test_zero_total_refused)
+{
+    s_setup();
+    ck_assert(s_run_until(2, 10000));
+    for (uint32_t v = 0; v < 3; v++)
+        s_unstake(v, S_STAKE);
+    ck_assert(s_run_until(s_height(0) + 3, 10000));
+    uint64_t want[S_N] = {0, 0, 0, S_STAKE};
+    s_assert_powers(want);
+    s_unstake(3, S_STAKE);
+    ck_assert(s_run_until(s_height(0) + 3, 10000));
+    for (uint32_t v = 0; v < S_N; v++) {
+        ck_assert_uint_eq(bly_kvapp_stake(s_reps[0].app, v), 0);
+        want[v] = S_STAKE;
+    }
+    s_assert_powers(want);
+    //  The chain goes on with them, and a restart replays to the same powers.
+    ck_assert(s_run_until(s_height(0) + 3, 10000));
+    bly_cons_core_destroy(&s_reps[2].core);
+    bly_kvapp_destroy(&s_reps[2].app);
+    s_boot(2);
+    s_assert_powers(want);
+    s_teardown();
+}
+END_TEST
+
 //  Validator 3 signs two conflicting prevotes at the current height.
 static void
 s_equivocate(void)
@@ -459,6 +487,7 @@ main(void)
     tcase_add_test(tc, test_power_follows_stake);
     tcase_add_test(tc, test_tombstoned_votes_ignored);
     tcase_add_test(tc, test_catch_up_across_power_change);
+    tcase_add_test(tc, test_zero_total_refused);
     suite_add_tcase(suite, tc);
     SRunner *runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
