@@ -84,6 +84,55 @@ START_TEST(test_proposer_skips_power_zero)
 }
 END_TEST
 
+//  The transfer app's side: genesis stakes, unstake transactions, tombstones.
+START_TEST(test_kvapp_unstake_and_tombstone)
+{
+    bly_kvapp_t *app = bly_kvapp_new(8, 1000, 4, 100, 50, 64, 16);
+    ck_assert_ptr_nonnull(app);
+    uint64_t stakes[4] = {10, 20, 0, 40}, zero[4] = {0};
+    ck_assert_int_eq(bly_kvapp_set_stakes(app, zero), -1);    //  No power at all.
+    ck_assert_int_eq(bly_kvapp_set_stakes(app, stakes), 0);
+    //  Validator 1 unstakes 15 (account 1 gets it); more than the stake, a non-validator
+    //  account, or nothing are refused.
+    bly_kvapp_tx_t tx = {.from = 1, .to = BLY_KVAPP_UNSTAKE, .amount = 21};
+    ck_assert_int_eq(bly_kvapp_submit(app, &tx), BLY_KVAPP_ERR_FUNDS);
+    tx.amount = 0;
+    ck_assert_int_eq(bly_kvapp_submit(app, &tx), BLY_KVAPP_ERR_MALFORMED);
+    tx = (bly_kvapp_tx_t){.from = 5, .to = BLY_KVAPP_UNSTAKE, .amount = 1};
+    ck_assert_int_eq(bly_kvapp_submit(app, &tx), BLY_KVAPP_ERR_MALFORMED);
+    tx = (bly_kvapp_tx_t){.from = 1, .to = BLY_KVAPP_UNSTAKE, .amount = 15};
+    ck_assert_int_eq(bly_kvapp_submit(app, &tx), BLY_KVAPP_OK);
+    uint8_t payload[1024], hash[32];
+    uint32_t size = bly_kvapp_build(app, 1, payload, sizeof(payload));
+    ck_assert_uint_eq(size, BLY_KVAPP_TX_SIZE);
+    uint64_t supply = bly_kvapp_supply(app);
+    //  The same block also punishes validator 3: half its stake burned, tombstoned.
+    uint16_t offender = 3;
+    ck_assert_int_eq(bly_kvapp_apply(app, 1, payload, size, &offender, 1, hash), 0);
+    ck_assert_uint_eq(bly_kvapp_stake(app, 1), 5);
+    ck_assert_uint_eq(bly_kvapp_balance(app, 1), 1015);
+    ck_assert_uint_eq(bly_kvapp_stake(app, 3), 20);
+    ck_assert(bly_kvapp_tombstoned(app, 3));
+    ck_assert(!bly_kvapp_tombstoned(app, 1));
+    ck_assert_uint_eq(bly_kvapp_supply(app), supply);
+    uint64_t out[BLY_CONS_VALIDATORS_MAX];
+    ck_assert_uint_eq(bly_kvapp_powers(app, out), 4);
+    ck_assert_uint_eq(out[0], 10);
+    ck_assert_uint_eq(out[1], 5);
+    ck_assert_uint_eq(out[2], 0);
+    ck_assert_uint_eq(out[3], 0);    //  Tombstoned: 20 staked, no power.
+    ck_assert_int_eq(bly_kvapp_set_stakes(app, stakes), -1);    //  Only before block 1.
+    //  A block that unstakes more than is left does not check.
+    tx = (bly_kvapp_tx_t){.from = 1, .to = BLY_KVAPP_UNSTAKE, .amount = 6, .nonce = 1};
+    bly_kvapp_tx_put(&tx, payload);
+    ck_assert_int_eq(bly_kvapp_check(app, 2, payload, BLY_KVAPP_TX_SIZE), -1);
+    tx.amount = 5;
+    bly_kvapp_tx_put(&tx, payload);
+    ck_assert_int_eq(bly_kvapp_check(app, 2, payload, BLY_KVAPP_TX_SIZE), 0);
+    bly_kvapp_destroy(&app);
+}
+END_TEST
+
 //  --------------------------------------------------------------------------
 //  Four replicas of the core over the transfer app
 
@@ -481,6 +530,7 @@ main(void)
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, test_powers_scale);
     tcase_add_test(tc, test_proposer_skips_power_zero);
+    tcase_add_test(tc, test_kvapp_unstake_and_tombstone);
     suite_add_tcase(suite, tc);
     tc = tcase_create("cluster");
     tcase_set_timeout(tc, 60);
