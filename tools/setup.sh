@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential meson ninja-build pkg-config python3
   libczmq-dev libzmq3-dev libmsgpack-dev liblmdb-dev libsodium-dev check libsubunit-dev
-  libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers
+  libvulkan-dev glslang-tools mesa-vulkan-drivers vulkan-validationlayers libssl-dev
   python3-zmq python3-msgpack clang libclang-rt-14-dev llvm-14 valgrind nodejs npm libjansson-dev
   ca-certificates procps
 )

@@ -183,7 +183,7 @@ s_config_check(const bly_cons_config_t *cfg)
             return -1;
     if (cfg->timeout_propose_ms <= 0 || cfg->timeout_prevote_ms <= 0 ||
         cfg->timeout_precommit_ms <= 0 || cfg->timeout_delta_ms < 0 || cfg->gossip_ms <= 0 ||
-        cfg->timeout_commit_ms < 0)
+        cfg->timeout_commit_ms < 0 || cfg->timeout_idle_ms < 0)
         return -1;
     return 0;
 }
@@ -852,6 +852,8 @@ bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
             self->pool[kept++] = self->pool[i];
     self->pool_count = kept;
     memcpy(self->last_id, commit->vote.id, BLY_CONS_ID_SIZE);
+    self->app_changed = memcmp(self->app_hash, app_hash, BLY_CONS_ID_SIZE) != 0;
+    self->idle_wait = false;
     memcpy(self->app_hash, app_hash, BLY_CONS_ID_SIZE);
     self->height++;
     self->round = 0;
@@ -901,7 +903,13 @@ s_decide(bly_cons_core_t *self, s_slot_t *slot)
     bly_assert(rc == 0);
     rc = bly_cons_core_apply_commit(self, &stored);
     bly_assert(rc == 0);
-    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0, self->cfg.timeout_commit_ms);
+    //  Idle: nothing to put in a block and no new app hash to carry in a header.
+    self->idle_wait = self->cfg.timeout_idle_ms > self->cfg.timeout_commit_ms &&
+                      self->app.pending && self->app.pending(self->app.self) == 0 &&
+                      self->pool_count == 0 && !self->app_changed;
+    bly_cons_core_fx_timer(self, BLY_CONS_TIMER_COMMIT, 0,
+                           self->idle_wait ? self->cfg.timeout_idle_ms
+                                           : self->cfg.timeout_commit_ms);
 }
 
 //  L22-L27 and L28-L33: prevote for a proposal of the current round.
@@ -1091,6 +1099,7 @@ s_timeout_fire(bly_cons_core_t *self, const bly_cons_timer_t *timer)
         if (self->round < BLY_CONS_ROUND_MAX)
             bly_cons_core_start_round(self, self->round + 1);
     } else if (timer->kind == BLY_CONS_TIMER_COMMIT && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
         bly_cons_core_enter_height(self);
     }
 }
@@ -1257,7 +1266,26 @@ bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data, size_t size
         self->stats.rejected++;
         return &self->fx;
     }
+    //  Another replica proposed at our height: it had work, so the pause ends.
+    s_slot_t *first = self->idle_wait ? s_slot_find(self, 0) : NULL;
+    if (first && first->has_proposal && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
+        bly_cons_core_enter_height(self);
+    }
     bly_cons_core_run_rules(self);
+    return &self->fx;
+}
+
+const bly_cons_effects_t *
+bly_cons_core_on_pending(bly_cons_core_t *self, int64_t now_ms)
+{
+    bly_assert(self);
+    bly_cons_core_fx_reset(self, now_ms);
+    if (self->started && self->idle_wait && self->step == BLY_CONS_STEP_NEW_HEIGHT) {
+        self->idle_wait = false;
+        bly_cons_core_enter_height(self);
+        bly_cons_core_run_rules(self);
+    }
     return &self->fx;
 }
 
@@ -1289,6 +1317,24 @@ s_gossip_polka(bly_cons_core_t *self)
     }
 }
 
+//  Re-sends of the own proposal as single SENDs at most; more go as one broadcast.
+#define S_GOSSIP_SENDS_MAX 8
+
+//  Peer `p` showed it holds our proposal of `round`: it voted for its id there
+//  (an honest replica votes for a block only after checking it).
+static bool
+s_peer_has_proposal(bly_cons_core_t *self, uint32_t p, int32_t round)
+{
+    const s_slot_t *slot = s_slot_find(self, round);
+    if (!slot || !slot->has_proposal)
+        return false;
+    const bly_cons_vote_t *pv = &slot->prevotes[p], *pc = &slot->precommits[p];
+    return (slot->has_prevote[p] && pv->has_id &&
+            memcmp(pv->id, slot->proposal.id, BLY_CONS_ID_SIZE) == 0) ||
+           (slot->has_precommit[p] && pc->has_id &&
+            memcmp(pc->id, slot->proposal.id, BLY_CONS_ID_SIZE) == 0);
+}
+
 static void
 s_gossip(bly_cons_core_t *self)
 {
@@ -1297,8 +1343,24 @@ s_gossip(bly_cons_core_t *self)
         //  The latest of each type, even from an earlier round: a replica
         //  still in that round may need it for L47 (2f+1 precommits of any
         //  kind), and one in a lower round counts it for the f+1 skip.
-        if (own->height == self->height && own->size > 0)
+        if (own->height != self->height || own->size == 0)
+            continue;
+        if (t != BLY_CONS_PROPOSAL) {
             s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, own->data, own->size);
+            continue;
+        }
+        //  A proposal carries the whole block: only to peers not known to hold it
+        //  (one broadcast when many lack it: the effect list is bounded).
+        uint32_t lack = 0;
+        for (uint32_t p = 0; p < self->cfg.validator_count; p++)
+            lack += (int32_t) p != self->cfg.self_index && !s_peer_has_proposal(self, p, own->round);
+        if (lack > S_GOSSIP_SENDS_MAX || !s_fx_room(self, 0)) {
+            s_fx_data(self, BLY_CONS_FX_BROADCAST, -1, own->data, own->size);
+            continue;
+        }
+        for (uint32_t p = 0; p < self->cfg.validator_count && lack > 0; p++)
+            if ((int32_t) p != self->cfg.self_index && !s_peer_has_proposal(self, p, own->round))
+                s_fx_data(self, BLY_CONS_FX_SEND, (int32_t) p, own->data, own->size);
     }
     s_gossip_polka(self);
     //  Pending evidence again, a few items per tick, until it is committed.

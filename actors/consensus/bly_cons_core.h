@@ -48,6 +48,8 @@ typedef struct {
     //  Copy the encoded COMMIT message of committed `height` into `buf`
     //  (capacity `max`); returns its size, 0 when unknown.
     uint32_t (*load_commit)(void *self, uint64_t height, uint8_t *buf, uint32_t max);
+    //  Optional (NULL: never idle): how many transactions wait for a block.
+    uint32_t (*pending)(void *self);
     //  The stake of each genesis validator (by index) in the current state,
     //  0 for one that is tombstoned (its equivocation was committed) or
     //  fully unstaked: the core calls it after every applied block and
@@ -72,6 +74,11 @@ typedef struct {
     int64_t timeout_delta_ms;
     int64_t gossip_ms;            //  Re-send own messages and sync requests this often.
     int64_t timeout_commit_ms;    //  Pause after a decision before round 0 of the next height.
+    //  The pause instead when the chain is idle: nothing pending, no evidence, and the
+    //  decided block left the app hash as it was (so the next header would repeat it).
+    //  bly_cons_core_on_pending or a proposal of the next height ends it early. Values
+    //  <= timeout_commit_ms turn it off (an empty block every timeoutCommit).
+    int64_t timeout_idle_ms;
     bly_cons_sigcache_t *sigcache;  //  Borrowed, may be NULL; shared only within one thread.
     bool quorum_broken;           //  TESTS ONLY: quorum 2f instead of 2f+1 (must be caught).
 } bly_cons_config_t;
@@ -161,6 +168,10 @@ const bly_cons_effects_t *bly_cons_core_start(bly_cons_core_t *self, int64_t now
 //  Handle an encoded message from replica `from` (-1 when unknown).
 const bly_cons_effects_t *bly_cons_core_on_message(bly_cons_core_t *self, const uint8_t *data,
                                                    size_t size, int32_t from, int64_t now_ms);
+
+//  The application has new work (the shell calls this when a transaction entered
+//  the mempool): an idle pause (timeout_idle_ms) ends and round 0 starts now.
+const bly_cons_effects_t *bly_cons_core_on_pending(bly_cons_core_t *self, int64_t now_ms);
 
 //  Handle a timer set by a TIMER effect.
 const bly_cons_effects_t *bly_cons_core_on_timer(bly_cons_core_t *self,

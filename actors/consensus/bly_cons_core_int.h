@@ -89,6 +89,8 @@ struct _bly_cons_core_t {
     uint8_t app_hash[BLY_CONS_ID_SIZE];   //  App hash after block height - 1.
     bool restored;                   //  State came from the WAL.
     bool started;
+    bool idle_wait;                  //  New height paused for timeout_idle_ms.
+    bool app_changed;                //  The last applied block changed the app hash.
     //  Double-sign guard: the highest (height, round, step) ever signed.
     uint64_t signed_height;
     int32_t signed_round;

@@ -47,13 +47,22 @@ void bly_cons_ledger_destroy(bly_cons_ledger_t **self_p);
 bly_cons_app_t bly_cons_ledger_app(bly_cons_ledger_t *self);
 
 //  Offer a signed ledger transaction. 0 when pooled; -1 with a reason in
-//  `err` when invalid against the committed state, a duplicate, or the pool
-//  is full.
+//  `err` when invalid against the committed state, a duplicate, its sender
+//  already has BLY_MEMPOOL_SENDER_TX_MAX pending, or the pool is full. A
+//  sender's later nonces (up to that many ahead) wait for the earlier ones.
+//  A full pool makes room fairly: the latest transaction of the sender holding
+//  the most goes, while that sender holds more than one above this one.
 BLY_MUST_USE int bly_cons_ledger_submit(bly_cons_ledger_t *self, const uint8_t *tx, size_t size,
                                         char *err, size_t err_size);
 
-//  Pending transactions.
+//  Hold at most `count` transactions (1..BLY_MEMPOOL_TX_MAX, the default; not below
+//  what is pooled now). 0, or -1 when out of range.
+BLY_MUST_USE int bly_cons_ledger_set_pool_max(bly_cons_ledger_t *self, uint32_t count);
+//  Whether transaction `id` is pooled.
+bool bly_cons_ledger_has(const bly_cons_ledger_t *self, const uint8_t id[BLY_LEDGER_HASH_SIZE]);
+//  Pending transactions, and how many were evicted to make room so far.
 uint32_t bly_cons_ledger_pending(const bly_cons_ledger_t *self);
+uint64_t bly_cons_ledger_evicted(const bly_cons_ledger_t *self);
 //  Offences committed in consensus blocks so far, and of those the ones the
 //  ledger punished (the others were punished before or did not check out).
 uint64_t bly_cons_ledger_offences(const bly_cons_ledger_t *self);

@@ -3,6 +3,7 @@
     ========================================================================= */
 
 #include "bly_cons_msg.h"
+#include "bly_sha256.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -129,12 +130,12 @@ bly_cons_vote_verify_cached(bly_cons_sigcache_t *cache, const bly_cons_vote_t *v
     uint8_t bytes[BLY_CONS_SIGN_BYTES_MAX];
     size_t size = bly_cons_sign_bytes(chain_id, vote, bytes);
     uint8_t digest[32];
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, pubkey, BLY_CONS_PUBKEY_SIZE);
-    crypto_hash_sha256_update(&st, bytes, size);
-    crypto_hash_sha256_update(&st, vote->sig, BLY_CONS_SIG_SIZE);
-    crypto_hash_sha256_final(&st, digest);
+    bly_sha256_t st;
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, pubkey, BLY_CONS_PUBKEY_SIZE);
+    bly_sha256_update(&st, bytes, size);
+    bly_sha256_update(&st, vote->sig, BLY_CONS_SIG_SIZE);
+    bly_sha256_final(&st, digest);
     uint8_t *slot = cache->digests[bly_cons_get_u16(digest) % BLY_CONS_SIGCACHE_SIZE];
     if (memcmp(slot, digest, 32) == 0) {
         cache->hits++;
@@ -395,5 +396,5 @@ bly_cons_block_id(const uint8_t *block, size_t size, uint8_t id[BLY_CONS_ID_SIZE
 {
     bly_assert(block);
     bly_assert(id);
-    crypto_hash_sha256(id, block, size);
+    bly_sha256(id, block, size);
 }

@@ -64,6 +64,7 @@ typedef struct {
     uint64_t relayed, refused_frames;
     bly_ratelimit_t log_limit;
     bool verbose, terminated, failed;
+    bool pending_new;                               //  A transaction entered the mempool.
 } s_cons_t;
 
 //  ---------------------------------------------------------------------
@@ -338,7 +339,8 @@ s_relayed(s_cons_t *self, const uint8_t *data, size_t size)
             self->refused_frames++;
             return;
         }
-        (void) !bly_cons_ledger_submit(self->app, data + at + 2, n, err, sizeof(err));
+        if (bly_cons_ledger_submit(self->app, data + at + 2, n, err, sizeof(err)) == 0)
+            self->pending_new = true;
         at += 2 + n;
     }
 }
@@ -409,6 +411,7 @@ s_submit(void *self_, const bly_ledger_msg_t *req)
                                                                       : BLY_LEDGER_ERROR_REJECTED,
                                       err);
     s_relay_add(self, tx, size);
+    self->pending_new = true;
     uint8_t hash[32];
     bly_ledger_tx_hash(tx, size, hash);
     bly_ledger_msg_t *r = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT_OK);
@@ -526,6 +529,7 @@ s_config(s_cons_t *self, const bly_actor_args_t *args, const bly_ledger_genesis_
     c->timeout_delta_ms = c->timeout_prevote_ms / 2 + 1;
     c->gossip_ms = bly_manifest_get_int(m, args->section, "gossip_ms", 50);
     c->timeout_commit_ms = bly_manifest_get_int(m, args->section, "timeout_commit_ms", 50);
+    c->timeout_idle_ms = bly_manifest_get_int(m, args->section, "timeout_idle_ms", 1000);
     c->sigcache = self->sigcache;
     return 0;
 }
@@ -732,6 +736,10 @@ bly_consensus_actor(zsock_t *pipe, void *args)
             s_relay_flush(self);
         } else if (zpoller_terminated(self->poller)) {
             break;
+        }
+        if (self->pending_new && !self->failed) {
+            self->pending_new = false;    //  Ends an idle pause: round 0 starts now.
+            s_effects(self, bly_cons_core_on_pending(self->core, zclock_time()));
         }
         s_timers_fire(self);
     }

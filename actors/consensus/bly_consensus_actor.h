@@ -37,7 +37,7 @@
 
     Manifest keys (section "consensus"): endpoint, listen, genesis, peers,
     peer_ids, dir (default <data_dir>/consensus), map_size_mb,
-    timeout_propose_ms, timeout_commit_ms, gossip_ms. docs/MANIFEST.md.
+    timeout_propose_ms, timeout_commit_ms, timeout_idle_ms, gossip_ms. docs/MANIFEST.md.
     ========================================================================= */
 
 #ifndef BLY_CONSENSUS_ACTOR_H_INCLUDED

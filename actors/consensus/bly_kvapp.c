@@ -3,8 +3,8 @@
     ========================================================================= */
 
 #include "bly_kvapp.h"
+#include "bly_sha256.h"
 
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,25 +39,25 @@ struct _bly_kvapp_t {
 static void
 s_rehash(bly_kvapp_t *self)
 {
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
+    bly_sha256_t st;
+    bly_sha256_init(&st);
     uint8_t word[8];
     bly_cons_put_u64(word, self->height);
-    crypto_hash_sha256_update(&st, word, 8);
+    bly_sha256_update(&st, word, 8);
     for (uint32_t i = 0; i < self->account_count; i++) {
         bly_cons_put_u64(word, self->balances[i]);
-        crypto_hash_sha256_update(&st, word, 8);
+        bly_sha256_update(&st, word, 8);
         bly_cons_put_u64(word, self->nonces[i]);
-        crypto_hash_sha256_update(&st, word, 8);
+        bly_sha256_update(&st, word, 8);
     }
     for (uint32_t i = 0; i < self->validator_count; i++) {
         bly_cons_put_u64(word, self->stakes[i]);
-        crypto_hash_sha256_update(&st, word, 8);
+        bly_sha256_update(&st, word, 8);
     }
-    crypto_hash_sha256_update(&st, self->tombstoned, self->validator_count);
+    bly_sha256_update(&st, self->tombstoned, self->validator_count);
     bly_cons_put_u64(word, self->burned);
-    crypto_hash_sha256_update(&st, word, 8);
-    crypto_hash_sha256_final(&st, self->hash);
+    bly_sha256_update(&st, word, 8);
+    bly_sha256_final(&st, self->hash);
 }
 
 bly_kvapp_t *

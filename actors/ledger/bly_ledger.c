@@ -6,6 +6,7 @@
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
+#include "bly_sha256.h"
 
 #include <sodium.h>
 #include <stdarg.h>
@@ -46,12 +47,12 @@ bly_ledger_mul_bps(uint64_t value, uint32_t bps)
 void
 bly_ledger_seen_key(char tag, const void *data, size_t size, uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
+    bly_sha256_t st;
     uint8_t t = (uint8_t) tag;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &t, 1);
-    crypto_hash_sha256_update(&st, data, size);
-    crypto_hash_sha256_final(&st, out);
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, &t, 1);
+    bly_sha256_update(&st, data, size);
+    bly_sha256_final(&st, out);
     //  The all-zero key marks an empty slot; a SHA-256 output of zero cannot be found.
     bly_assert(memcmp(out, s_zero, 32) != 0);
 }
@@ -63,29 +64,29 @@ bly_ledger_pol_genesis_id(const char *chain_id, uint8_t out[32])
     char buf[BLY_LEDGER_CHAIN_ID_MAX + 32];
     int n = snprintf(buf, sizeof(buf), "blyan/pol/genesis/%s", chain_id);
     bly_assert(n > 0 && (size_t) n < sizeof(buf));
-    crypto_hash_sha256(out, (const uint8_t *) buf, (size_t) n);
+    bly_sha256(out, (const uint8_t *) buf, (size_t) n);
 }
 
 void
 bly_ledger_params_hash(const bly_ledger_genesis_t *g, uint8_t out[32])
 {
     bly_assert(g);
-    crypto_hash_sha256_state st;
+    bly_sha256_t st;
     uint8_t b[8];
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const uint8_t *) g->chain_id, strlen(g->chain_id) + 1);
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, (const uint8_t *) g->chain_id, strlen(g->chain_id) + 1);
     const uint64_t v[] = {g->genesis_time_ms, g->price_per_token, g->min_fee, g->delta_reward,
                           g->validator_reward, g->burn_bps, g->share_router_bps,
                           g->share_validators_bps, g->slash_bps};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         bly_ledger_be64(b, v[i]);
-        crypto_hash_sha256_update(&st, b, 8);
+        bly_sha256_update(&st, b, 8);
     }
     uint32_t bits;
     memcpy(&bits, &g->delta_norm_cap, 4);
     bly_ledger_be64(b, bits);
-    crypto_hash_sha256_update(&st, b, 8);
-    crypto_hash_sha256_final(&st, out);
+    bly_sha256_update(&st, b, 8);
+    bly_sha256_final(&st, out);
 }
 
 //  ---- Accounts ----
@@ -268,11 +269,11 @@ s_seen_insert(bly_ledger_t *self, const uint8_t key[32])
     bly_assert(memcmp(self->seen[i], key, 32) != 0);
     memcpy(self->seen[i], key, 32);
     self->seen_count++;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, self->seen_chain, 32);
-    crypto_hash_sha256_update(&st, key, 32);
-    crypto_hash_sha256_final(&st, self->seen_chain);
+    bly_sha256_t st;
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, self->seen_chain, 32);
+    bly_sha256_update(&st, key, 32);
+    bly_sha256_final(&st, self->seen_chain);
 }
 
 void
@@ -342,7 +343,7 @@ s_leaf_account(const bly_ledger_account_t *a, uint8_t out[32])
     bly_ledger_be64(buf + 33, a->balance);
     bly_ledger_be64(buf + 41, a->nonce);
     bly_ledger_be64(buf + 49, a->stake);
-    crypto_hash_sha256(out, buf, sizeof(buf));
+    bly_sha256(out, buf, sizeof(buf));
 }
 
 static void
@@ -352,7 +353,7 @@ s_node_hash(const uint8_t *l, const uint8_t *r, uint8_t out[32])
     buf[0] = 0x01;
     memcpy(buf + 1, l, 32);
     memcpy(buf + 33, r, 32);
-    crypto_hash_sha256(out, buf, sizeof(buf));
+    bly_sha256(out, buf, sizeof(buf));
 }
 
 void
@@ -462,22 +463,22 @@ s_accounts_root(bly_ledger_t *self, uint8_t out[32])
 static void
 s_leaf_pol(const bly_ledger_pol_t *p, uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
+    bly_sha256_t st;
     uint8_t b[8];
     uint8_t tag = 0x02;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &tag, 1);
-    crypto_hash_sha256_update(&st, p->id, 32);
-    crypto_hash_sha256_update(&st, p->parent, 32);
-    crypto_hash_sha256_update(&st, p->author, 32);
-    crypto_hash_sha256_update(&st, p->content, 32);
-    crypto_hash_sha256_update(&st, p->shape, 32);
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, &tag, 1);
+    bly_sha256_update(&st, p->id, 32);
+    bly_sha256_update(&st, p->parent, 32);
+    bly_sha256_update(&st, p->author, 32);
+    bly_sha256_update(&st, p->content, 32);
+    bly_sha256_update(&st, p->shape, 32);
     const uint64_t v[] = {p->kind, p->accepted, p->layer, p->version, p->height, p->attest_stake};
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         bly_ledger_be64(b, v[i]);
-        crypto_hash_sha256_update(&st, b, 8);
+        bly_sha256_update(&st, b, 8);
     }
-    crypto_hash_sha256_final(&st, out);
+    bly_sha256_final(&st, out);
 }
 
 static int
@@ -506,7 +507,7 @@ bly_ledger_extra_root(const bly_ledger_t *self, uint8_t out[32])
     bly_ledger_be64(buf + 41, self->burned);
     memcpy(buf + 49, self->seen_chain, 32);
     bly_ledger_be64(buf + 81, self->layer_count);
-    crypto_hash_sha256(out, buf, sizeof(buf));
+    bly_sha256(out, buf, sizeof(buf));
 }
 
 static void
@@ -517,7 +518,7 @@ s_app_hash(const uint8_t acc[32], const uint8_t pol[32], const uint8_t extra[32]
     memcpy(buf + 1, acc, 32);
     memcpy(buf + 33, pol, 32);
     memcpy(buf + 65, extra, 32);
-    crypto_hash_sha256(out, buf, sizeof(buf));
+    bly_sha256(out, buf, sizeof(buf));
 }
 
 void

@@ -186,6 +186,16 @@ BLY_MUST_USE int bly_ledger_tx_check(const bly_ledger_t *self, const uint8_t *tx
                                      uint8_t tx_hash[BLY_LEDGER_HASH_SIZE], char *err,
                                      size_t err_size);
 
+//  Mempool admission: bly_ledger_tx_check, except that the nonce may be up to `window`
+//  past the next one (a sender's later transactions while its earlier ones are still
+//  pending; balances are checked against the committed state only, the block decides).
+//  *sender (may be NULL) receives the sender's key when the transaction passes.
+BLY_MUST_USE int bly_ledger_tx_check_pool(const bly_ledger_t *self, const uint8_t *tx,
+                                          size_t size, uint32_t window,
+                                          uint8_t tx_hash[BLY_LEDGER_HASH_SIZE],
+                                          uint8_t sender[BLY_LEDGER_KEY_SIZE], char *err,
+                                          size_t err_size);
+
 //  Merkle root of `n` 32-byte leaves in `level` (overwritten): inner nodes are
 //  SHA-256(0x01 || left || right), a lone last node moves up unchanged, and no leaf gives
 //  32 zero bytes. The tree of accounts, of PoL nodes and of a block's tx ids.

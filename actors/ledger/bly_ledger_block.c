@@ -4,6 +4,7 @@
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
+#include "bly_sha256.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ void
 bly_ledger_tx_hash(const uint8_t *tx, size_t size, uint8_t out[32])
 {
     bly_assert(tx);
-    crypto_hash_sha256(out, tx, size);
+    bly_sha256(out, tx, size);
 }
 
 //  Merkle root of the transaction hashes of a decoded block.
@@ -54,7 +55,7 @@ bly_ledger_header_hash(const bly_ledger_msg_t *block, uint8_t out[32])
     if (rc == 0)
         rc = bly_ledger_msg_encode(h, &buf, &sz);
     if (rc == 0)
-        crypto_hash_sha256(out, buf, sz);
+        bly_sha256(out, buf, sz);
     free(buf);
     bly_ledger_msg_destroy(&h);
     return rc ? -1 : 0;
@@ -247,19 +248,30 @@ bly_ledger_block_build(bly_ledger_t *self, const uint8_t *const *txs, const size
     self->open_time_ms = time_ms;
     size_t used = 0, bytes = 512;
     bly_ledger_tx_blob_t *blob = malloc(sizeof(*blob));
-    int rc = blob ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < count && used < cap; i++) {
-        if (sizes[i] > BLY_LEDGER_TX_SIZE_MAX || bytes + sizes[i] + 3 > BLY_LEDGER_BLOCK_BYTES_MAX)
-            continue;
-        if (s_apply_blob(self, txs[i], sizes[i], NULL, 0))
-            continue;
-        memcpy(blob->data, txs[i], sizes[i]);
-        blob->data_size = sizes[i];
-        rc = bly_ledger_msg_txs_append(b, blob);
-        used++;
-        bytes += sizes[i] + 3;
+    uint8_t *taken = calloc(count + 1, 1);
+    int rc = blob && taken ? 0 : -1;
+    //  Arrival order first; a second pass takes what failed only because a sender's
+    //  earlier nonce came later in the pool.
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        size_t before = used;
+        for (size_t i = 0; rc == 0 && i < count && used < cap; i++) {
+            if (taken[i] || sizes[i] > BLY_LEDGER_TX_SIZE_MAX ||
+                bytes + sizes[i] + 3 > BLY_LEDGER_BLOCK_BYTES_MAX)
+                continue;
+            if (s_apply_blob(self, txs[i], sizes[i], NULL, 0))
+                continue;
+            memcpy(blob->data, txs[i], sizes[i]);
+            blob->data_size = sizes[i];
+            rc = bly_ledger_msg_txs_append(b, blob);
+            taken[i] = 1;
+            used++;
+            bytes += sizes[i] + 3;
+        }
+        if (used == before || used == count)
+            break;
     }
     bly_ledger_block_abort(self);
+    free(taken);
     free(blob);
     if (rc == 0)
         rc = s_fill_header(self, b, time_ms < self->time_ms ? self->time_ms : time_ms, proposer);
@@ -391,7 +403,7 @@ bly_ledger_proof(const bly_ledger_t *self, const uint8_t key[32], bly_ledger_pro
             if (i + 1 < n) {
                 memcpy(buf + 1, level + i * 32, 32);
                 memcpy(buf + 33, level + (i + 1) * 32, 32);
-                crypto_hash_sha256(level + m * 32, buf, 65);
+                bly_sha256(level + m * 32, buf, 65);
             } else {
                 memmove(level + m * 32, level + i * 32, 32);
             }
@@ -422,7 +434,7 @@ bly_ledger_proof_verify(const bly_ledger_proof_t *proof, const uint8_t app_hash[
     bly_ledger_be64(leaf + 33, proof->account.balance);
     bly_ledger_be64(leaf + 41, proof->account.nonce);
     bly_ledger_be64(leaf + 49, proof->account.stake);
-    crypto_hash_sha256(h, leaf, sizeof(leaf));
+    bly_sha256(h, leaf, sizeof(leaf));
     //  Walk up, recomputing which levels had a sibling from index and count.
     uint64_t idx = proof->leaf_index, n = proof->leaf_count;
     size_t used = 0;
@@ -436,7 +448,7 @@ bly_ledger_proof_verify(const bly_ledger_proof_t *proof, const uint8_t app_hash[
             const uint8_t *r = sib > idx ? proof->path[used] : h;
             memcpy(buf + 1, l, 32);
             memcpy(buf + 33, r, 32);
-            crypto_hash_sha256(h, buf, 65);
+            bly_sha256(h, buf, 65);
             used++;
         }
         n = (n + 1) / 2;
@@ -449,6 +461,6 @@ bly_ledger_proof_verify(const bly_ledger_proof_t *proof, const uint8_t app_hash[
     memcpy(app + 1, h, 32);
     memcpy(app + 33, proof->pol_root, 32);
     memcpy(app + 65, proof->extra_root, 32);
-    crypto_hash_sha256(out, app, sizeof(app));
+    bly_sha256(out, app, sizeof(app));
     return sodium_memcmp(out, app_hash, 32) == 0;
 }

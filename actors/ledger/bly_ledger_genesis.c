@@ -8,6 +8,7 @@
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
+#include "bly_sha256.h"
 
 #include <errno.h>
 #include <math.h>
@@ -26,7 +27,7 @@ s_checksum(const uint8_t key[32], uint8_t out[4])
     uint8_t buf[13 + 32], h[32];
     memcpy(buf, "blyan/address", 13);
     memcpy(buf + 13, key, 32);
-    crypto_hash_sha256(h, buf, sizeof(buf));
+    bly_sha256(h, buf, sizeof(buf));
     memcpy(out, h, 4);
 }
 

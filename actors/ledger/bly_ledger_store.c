@@ -14,11 +14,11 @@
     ========================================================================= */
 
 #include "bly_ledger_store.h"
+#include "bly_sha256.h"
 #include "bly_ledger_internal.h"
 
 #include <errno.h>
 #include <lmdb.h>
-#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,20 +51,20 @@ s_get64(const uint8_t *p)
 static void
 s_genesis_id(const bly_ledger_genesis_t *g, uint8_t out[32])
 {
-    crypto_hash_sha256_state st;
+    bly_sha256_t st;
     uint8_t params[32], b[24];
     bly_ledger_params_hash(g, params);
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, params, 32);
+    bly_sha256_init(&st);
+    bly_sha256_update(&st, params, 32);
     bly_ledger_be64(b, g->reward_pool);
-    crypto_hash_sha256_update(&st, b, 8);
+    bly_sha256_update(&st, b, 8);
     for (size_t i = 0; i < g->account_count; i++) {
-        crypto_hash_sha256_update(&st, g->accounts[i].key, 32);
+        bly_sha256_update(&st, g->accounts[i].key, 32);
         bly_ledger_be64(b, g->accounts[i].balance);
         bly_ledger_be64(b + 8, g->accounts[i].stake);
-        crypto_hash_sha256_update(&st, b, 16);
+        bly_sha256_update(&st, b, 16);
     }
-    crypto_hash_sha256_final(&st, out);
+    bly_sha256_final(&st, out);
 }
 
 //  ---- Records ----

@@ -11,9 +11,9 @@
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
+#include "bly_sha256.h"
 
 #include <math.h>
-#include <sodium.h>
 #include <string.h>
 
 __extension__ typedef unsigned __int128 s_u128;
@@ -27,6 +27,7 @@ typedef struct {
     bly_ledger_account_t sender;   //  Sender before the transaction.
     uint64_t fee;
     uint64_t height;               //  Height of the block the transaction goes into.
+    uint32_t window;               //  Mempool admission: nonces this far ahead pass.
     bool apply;
     char *err;
     size_t err_size;
@@ -215,9 +216,9 @@ s_tensor_digest(s_ctx_t *c, uint8_t shape[32], uint8_t content[32])
     size_t n = bly_ledger_msg_tensors_count(c->tx);
     if (n == 0)
         return s_reject(c, "no tensors");
-    crypto_hash_sha256_state s1, s2;
-    crypto_hash_sha256_init(&s1);
-    crypto_hash_sha256_init(&s2);
+    bly_sha256_t s1, s2;
+    bly_sha256_init(&s1);
+    bly_sha256_init(&s2);
     for (size_t i = 0; i < n; i++) {
         const bly_ledger_tensor_hash_t *t = bly_ledger_msg_tensors_at(c->tx, i);
         size_t len = strlen(t->name);
@@ -227,12 +228,12 @@ s_tensor_digest(s_ctx_t *c, uint8_t shape[32], uint8_t content[32])
             if (strcmp(t->name, bly_ledger_msg_tensors_at(c->tx, j)->name) == 0)
                 return s_reject(c, "tensor %s listed twice", t->name);
         }
-        crypto_hash_sha256_update(&s1, (const uint8_t *) t->name, len + 1);
-        crypto_hash_sha256_update(&s2, (const uint8_t *) t->name, len + 1);
-        crypto_hash_sha256_update(&s2, t->hash, 32);
+        bly_sha256_update(&s1, (const uint8_t *) t->name, len + 1);
+        bly_sha256_update(&s2, (const uint8_t *) t->name, len + 1);
+        bly_sha256_update(&s2, t->hash, 32);
     }
-    crypto_hash_sha256_final(&s1, shape);
-    crypto_hash_sha256_final(&s2, content);
+    bly_sha256_final(&s1, shape);
+    bly_sha256_final(&s2, content);
     return 0;
 }
 
@@ -568,7 +569,7 @@ s_common(s_ctx_t *c)
     uint64_t nonce = bly_ledger_msg_nonce(c->tx);
     if (nonce <= c->sender.nonce)
         return s_reject(c, "nonce %llu already used", (unsigned long long) nonce);
-    if (nonce != c->sender.nonce + 1)
+    if (nonce - c->sender.nonce - 1 > c->window)
         return s_reject(c, "nonce gap: %llu after %llu", (unsigned long long) nonce,
                         (unsigned long long) c->sender.nonce);
     c->fee = bly_ledger_msg_fee(c->tx);
@@ -645,6 +646,14 @@ int
 bly_ledger_tx_check(const bly_ledger_t *self, const uint8_t *tx, size_t size,
                     uint8_t tx_hash[32], char *err, size_t err_size)
 {
+    return bly_ledger_tx_check_pool(self, tx, size, 0, tx_hash, NULL, err, err_size);
+}
+
+int
+bly_ledger_tx_check_pool(const bly_ledger_t *self, const uint8_t *tx, size_t size,
+                         uint32_t window, uint8_t tx_hash[32], uint8_t sender[32], char *err,
+                         size_t err_size)
+{
     bly_assert(self);
     bly_assert(tx);
     bly_ledger_msg_t *m = NULL;
@@ -663,7 +672,12 @@ bly_ledger_tx_check(const bly_ledger_t *self, const uint8_t *tx, size_t size,
     bly_ledger_tx_hash(tx, size, hash);
     if (tx_hash)
         memcpy(tx_hash, hash, 32);
-    int rc = bly_ledger_tx_rules(self, m, hash, err, err_size);
+    //  apply is false: the rules only read through this pointer.
+    s_ctx_t c = {.self = (bly_ledger_t *) self, .tx = m, .hash = hash, .window = window,
+                 .apply = false, .err = err, .err_size = err_size};
+    int rc = s_run(&c);
+    if (rc == 0 && sender)
+        memcpy(sender, c.from, 32);
     bly_ledger_msg_destroy(&m);
     return rc;
 }

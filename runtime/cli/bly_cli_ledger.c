@@ -2,6 +2,7 @@
     blyan tx / balance / chain / pol - talk to a node's ledger actor
 
     blyan tx transfer --node E --server-key HEX --key F --to ADDR --amount N [--fee N]
+                      [--nonce N]
     blyan balance --node E --server-key HEX ADDR
     blyan chain head --node E --server-key HEX [--json]
     blyan chain block --node E --server-key HEX H
@@ -12,7 +13,9 @@
     derives from it). Every command takes --timeout-ms N (default 3000). The
     transfer reads the chain id and the sender's nonce from the ledger, signs
     with the key file F (from blyan keygen), submits, and prints the
-    transaction hash. Exit 0 on success, 1 when the ledger refuses or does not
+    transaction hash. --nonce N signs with nonce N instead of the committed
+    one + 1: a consensus mempool holds a sender's next transactions (up to
+    BLY_MEMPOOL_SENDER_TX_MAX) while earlier ones are still pending. Exit 0 on success, 1 when the ledger refuses or does not
     answer, 2 bad usage.
     ========================================================================= */
 
@@ -123,13 +126,16 @@ s_transfer(int argc, char **argv, s_conn_t *c)
 {
     const char *key_file = bly_cli_opt(argc, argv, "--key");
     uint8_t to[32];
-    uint64_t amount, fee = 1;
+    uint64_t amount, fee = 1, nonce = 0;
     const char *fee_text = bly_cli_opt(argc, argv, "--fee");
+    const char *nonce_text = bly_cli_opt(argc, argv, "--nonce");
     if (!key_file || !bly_cli_opt(argc, argv, "--to")
         || bly_ledger_address_parse(bly_cli_opt(argc, argv, "--to"), to)
         || s_parse_u64(bly_cli_opt(argc, argv, "--amount"), &amount)
-        || (fee_text && s_parse_u64(fee_text, &fee))) {
-        fprintf(stderr, "need --key FILE --to ADDRESS (bly1..., checksummed) --amount N [--fee N]\n");
+        || (fee_text && s_parse_u64(fee_text, &fee))
+        || (nonce_text && (s_parse_u64(nonce_text, &nonce) || nonce == 0))) {
+        fprintf(stderr, "need --key FILE --to ADDRESS (bly1..., checksummed) --amount N [--fee N] "
+                        "[--nonce N >= 1]\n");
         return 2;
     }
     char err[512];
@@ -145,8 +151,8 @@ s_transfer(int argc, char **argv, s_conn_t *c)
     uint8_t *tx = NULL;
     size_t size;
     if (acc && bly_ledger_make_transfer(bly_identity_secret_key(me), bly_ledger_msg_chain_id(head),
-                                        bly_ledger_msg_nonce(acc) + 1, fee, to, amount, &tx,
-                                        &size) == 0) {
+                                        nonce_text ? nonce : bly_ledger_msg_nonce(acc) + 1, fee,
+                                        to, amount, &tx, &size) == 0) {
         req = bly_ledger_msg_new(BLY_LEDGER_MSG_SUBMIT);
         bly_assert(req && bly_ledger_msg_set_tx(req, tx, size) == 0);
         bly_ledger_msg_t *ok = s_ask(c, &req, BLY_LEDGER_MSG_SUBMIT_OK);
@@ -170,10 +176,10 @@ int
 bly_cli_tx(int argc, char **argv)
 {
     static const char *const known[] = {"--node=", "--server-key=", "--timeout-ms=", "--key=",
-                                        "--to=", "--amount=", "--fee=", NULL};
+                                        "--to=", "--amount=", "--fee=", "--nonce=", NULL};
     if (argc < 2 || strcmp(argv[1], "transfer") != 0 || bly_cli_check_options(argc, argv, known)) {
         fprintf(stderr, "usage: blyan tx transfer --node E --server-key HEX --key F --to ADDR "
-                        "--amount N [--fee N]\n");
+                        "--amount N [--fee N] [--nonce N]\n");
         return 2;
     }
     s_conn_t c;

@@ -142,6 +142,8 @@ static const bly_manifest_key_t s_consensus_keys[] = {
      "timeoutPropose of round 0; prevote/precommit timeouts are a third (default 300)"},
     {"timeout_commit_ms", BLY_MANIFEST_INT, false, 0, 60000, NULL,
      "pause after a decision before the next height (default 50)"},
+    {"timeout_idle_ms", BLY_MANIFEST_INT, false, 0, 60000, NULL,
+     "the pause instead while nothing is pending; a submission ends it (default 1000)"},
     {"gossip_ms", BLY_MANIFEST_INT, false, 5, 60000, NULL,
      "re-send own messages this often (default 50)"},
 };

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Consensus benchmark on real processes (docs/BENCHMARKS.md, "Consensus on real processes"):
 # a fresh `blyan testnet init --validators 4` folder with 1,000 funded clients, then
-# `cons_bench run` at each offered RATE for SECONDS, and (DEAD="RATE...") the same with
-# validator2 killed (the proposer of every 4th height). After each run: the CPU time the
-# replicas used (utime + stime from /proc) per committed transfer.
+# `cons_bench run` at each offered RATE for SECONDS, (KILL_DURING=RATE) one run where
+# validator2 is killed with SIGKILL KILL_AFTER (default 3) seconds in (the clients talk to
+# the other three; the transfers in flight then see the crash), and (DEAD="RATE...") the
+# same with validator2 dead (the proposer of every 4th height). After each run: the CPU
+# time the replicas used (utime + stime from /proc) per committed transfer (a replica
+# killed during a run is not counted).
 # A benchmark, not a test.
 #   tests/consensus/cons_bench.sh BUILD_DIR TAG "RATE..." [SECONDS]
-#   env: DEAD="RATE...", TIMEOUT_COMMIT_MS=N (written into the four manifests),
-#        CLIENTS=N funded clients (default 1000; each has one transfer in flight, so the
-#        offered rate is capped near CLIENTS / finality)
+#   env: DEAD="RATE...", KILL_DURING=RATE, KILL_AFTER=S, INFLIGHT=N (transfers in flight
+#        per client, default 1), TIMEOUT_COMMIT_MS=N (written into the four manifests),
+#        CLIENTS=N funded clients (default 1000; the offered rate is capped near
+#        CLIENTS x INFLIGHT / finality)
 set -u
 B=$1; TAG=$2; RATES=$3; SECS=${4:-8}
 D=$(mktemp -d "/tmp/cons-bench-$TAG.XXXXXX")
@@ -44,8 +48,15 @@ run() {
        "= $(( (c1 - c0) * 1000000 / hz / (${n:-0} > 0 ? n : 1) )) us/tx"
 }
 for r in $RATES; do run "$r" "$SECS"; done
+KILLED=
+if [ -n "${KILL_DURING:-}" ]; then
+  ( sleep "${KILL_AFTER:-3}"; kill -9 "${PIDS[2]}" ) &
+  run "$KILL_DURING" "$SECS" 2
+  wait
+  PIDS[2]=0; KILLED=1
+fi
 if [ -n "${DEAD:-}" ]; then
-  "$B/blyan" testnet kill --dir "$D" validator2 >/dev/null
+  [ -n "$KILLED" ] || "$B/blyan" testnet kill --dir "$D" validator2 >/dev/null
   PIDS[2]=0   #  Gone: not counted (its /proc entry may linger until reaped).
   for r in $DEAD; do run "$r" "$SECS" 2; done
 fi

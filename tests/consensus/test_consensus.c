@@ -418,6 +418,67 @@ START_TEST(test_single_validator_chain)
 }
 END_TEST
 
+//  Proposal re-sends (gossip) of `fx`: the peers they go to, as a bit set; a
+//  broadcast of the proposal counts as all three others.
+static uint32_t
+s_proposal_resends(const bly_cons_effects_t *fx, uint32_t self_index)
+{
+    uint32_t to = 0;
+    for (uint32_t i = 0; i < fx->count; i++) {
+        const bly_cons_effect_t *e = &fx->items[i];
+        bly_cons_msg_t m;
+        if ((e->kind != BLY_CONS_FX_SEND && e->kind != BLY_CONS_FX_BROADCAST) ||
+            bly_cons_msg_decode(&m, e->data, e->size) != 0 || m.type != BLY_CONS_PROPOSAL)
+            continue;
+        to |= e->kind == BLY_CONS_FX_SEND ? 1u << e->peer : 0xfu & ~(1u << self_index);
+    }
+    return to;
+}
+
+//  Gossip re-sends the own proposal (a whole block) only to the peers that have
+//  not voted for it yet.
+START_TEST(test_gossip_proposal_to_lacking_peers)
+{
+    s_keys();
+    bly_cons_config_t cfg = s_config(4, 0);
+    cfg.self_index = (int32_t) bly_cons_proposer(cfg.powers, cfg.validator_count, 1, 0);
+    uint32_t me = (uint32_t) cfg.self_index;
+    s_replica_t r;
+    s_replica_new(&r, &cfg);
+    const bly_cons_effects_t *fx = bly_cons_core_start(r.core, 0);
+    const bly_cons_effect_t *prop = s_find(fx, BLY_CONS_FX_BROADCAST, 0);
+    ck_assert_ptr_nonnull(prop);
+    bly_cons_msg_t pm;
+    ck_assert_int_eq(bly_cons_msg_decode(&pm, prop->data, prop->size), 0);
+    ck_assert_int_eq(pm.type, BLY_CONS_PROPOSAL);
+    uint8_t id[32];
+    memcpy(id, pm.vote.id, 32);
+    bly_cons_timer_t gossip = {.kind = BLY_CONS_TIMER_GOSSIP, .height = 1};
+    fx = bly_cons_core_on_timer(r.core, &gossip, 10);
+    ck_assert_uint_eq(s_proposal_resends(fx, me), 0xfu & ~(1u << me));
+    //  Two peers prevote for it: the next gossip skips them.
+    uint32_t voted = 0;
+    for (uint32_t v = 0, n = 0; v < 4 && n < 2; v++) {
+        if (v == me)
+            continue;
+        bly_cons_msg_t pv = {.type = BLY_CONS_PREVOTE,
+                             .vote = {.type = BLY_CONS_PREVOTE, .height = 1, .pol_round = -1,
+                                      .validator = (uint16_t) v, .has_id = true}};
+        memcpy(pv.vote.id, id, 32);
+        bly_cons_vote_sign(&pv.vote, cfg.chain_id, s_sk[v]);
+        uint8_t wire[256];
+        size_t size = bly_cons_msg_encode(&pv, wire, sizeof(wire));
+        ck_assert_uint_gt(size, 0);
+        (void) bly_cons_core_on_message(r.core, wire, size, (int32_t) v, 20);
+        voted |= 1u << v;
+        n++;
+    }
+    fx = bly_cons_core_on_timer(r.core, &gossip, 60);
+    ck_assert_uint_eq(s_proposal_resends(fx, me), 0xfu & ~(1u << me) & ~voted);
+    s_replica_destroy(&r);
+}
+END_TEST
+
 //  A block for height 1 of the 4-validator genesis, proposed by `proposer`,
 //  with one deliberate defect (`defect` 0: none).
 enum { S_OK, S_BAD_APP_HASH, S_BAD_PREV, S_BAD_HEIGHT, S_BAD_TX, S_BAD_EVIDENCE, S_DEFECTS };
@@ -761,7 +822,7 @@ s_lrep_equivocate(void)
 //  height on, on every replica; and a restarted replica (a fresh ledger from
 //  genesis replaying replica 0's commit log) has the same state and powers.
 static void
-s_lrep_powers_check(const bly_ledger_genesis_t *g, s_lrep_t *reps)
+s_lrep_powers_check(s_lrep_t *reps)
 {
     for (int32_t i = 0; i < 4; i++) {
         ck_assert(bly_ledger_tombstoned(reps[i].ledger, s_pk[3]));
@@ -770,7 +831,7 @@ s_lrep_powers_check(const bly_ledger_genesis_t *g, s_lrep_t *reps)
         ck_assert_uint_eq(bly_cons_core_total_power(reps[i].core), 3000);
     }
     s_lrep_t *r = &reps[0];
-    s_lrep_t fresh = {.ledger = bly_ledger_new(g), .cfg = r->cfg};
+    s_lrep_t fresh = {.ledger = bly_ledger_new(bly_ledger_genesis(r->ledger)), .cfg = r->cfg};
     ck_assert_ptr_nonnull(fresh.ledger);
     fresh.app = bly_cons_ledger_new(fresh.ledger, s_pk[0], s_lrep_load, r);
     bly_cons_ledger_set_validators(fresh.app, &fresh.cfg);
@@ -788,7 +849,9 @@ s_lrep_powers_check(const bly_ledger_genesis_t *g, s_lrep_t *reps)
     bly_ledger_destroy(&fresh.ledger);
 }
 
-START_TEST(test_ledger_cluster)
+//  Four replicas over four ledgers of one genesis (validators funded and staked).
+static void
+s_lrep_setup(s_lrep_t reps[4], int64_t idle_ms)
 {
     s_keys();
     static bly_ledger_genesis_t g;
@@ -803,8 +866,7 @@ START_TEST(test_ledger_cluster)
         g.accounts[i].balance = 1000000;
         g.accounts[i].stake = 1000;
     }
-    s_lrep_t reps[4];
-    memset(reps, 0, sizeof(reps));
+    memset(reps, 0, 4 * sizeof(*reps));
     s_lq_head = s_lq_tail = 0;
     for (int32_t i = 0; i < 4; i++) {
         reps[i].ledger = bly_ledger_new(&g);
@@ -813,15 +875,51 @@ START_TEST(test_ledger_cluster)
         ck_assert_ptr_nonnull(reps[i].app);
         reps[i].cfg = s_config(4, i);
         reps[i].cfg.block_size_max = 64 * 1024;
+        reps[i].cfg.timeout_commit_ms = 50;
+        reps[i].cfg.timeout_idle_ms = idle_ms;
         //  The ledger checks evidence signatures over its own chain id.
         strcpy(reps[i].cfg.chain_id, "ledger-chain");
         bly_cons_ledger_set_validators(reps[i].app, &reps[i].cfg);
         reps[i].core = bly_cons_core_new(&reps[i].cfg, s_sk[i], bly_cons_ledger_app(reps[i].app));
         ck_assert_ptr_nonnull(reps[i].core);
     }
+}
+
+static void
+s_lrep_teardown(s_lrep_t reps[4])
+{
+    while (s_lq_head != s_lq_tail)
+        free(s_lq[s_lq_head++ % S_LQ_MAX].data);
+    for (int32_t i = 0; i < 4; i++) {
+        bly_cons_core_destroy(&reps[i].core);
+        bly_cons_ledger_destroy(&reps[i].app);
+        bly_ledger_destroy(&reps[i].ledger);
+        for (uint32_t c = 0; c < reps[i].commit_count; c++)
+            free(reps[i].commits[c]);
+    }
+}
+
+//  One event: the next queued message, or else the earliest timer. Returns the time.
+static int64_t
+s_lrep_step(s_lrep_t *reps, int64_t now)
+{
+    if (s_lq_head == s_lq_tail)
+        return s_lrep_fire(reps, now);
+    s_lmsg_t m = s_lq[s_lq_head++ % S_LQ_MAX];
+    s_lrep_exec(reps, m.to, bly_cons_core_on_message(reps[m.to].core, m.data, m.size, m.from, now),
+                now);
+    free(m.data);
+    return now;
+}
+
+START_TEST(test_ledger_cluster)
+{
+    s_lrep_t reps[4];
+    s_lrep_setup(reps, 0);
     bly_ledger_supply_t before;
     bly_ledger_supply(reps[0].ledger, &before);
-    //  Two signed transfers, offered to every replica (as gossip would).
+    //  Two signed transfers of one sender in flight together (consecutive nonces),
+    //  offered to every replica (as gossip would).
     for (uint64_t nonce = 1; nonce <= 2; nonce++) {
         uint8_t *tx = NULL;
         size_t size = 0;
@@ -829,11 +927,8 @@ START_TEST(test_ledger_cluster)
                                                   100, &tx, &size),
                          0);
         char err[128];
-        for (int32_t i = 0; i < 4; i++) {
-            int rc = bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err));
-            //  The second (nonce 2) only applies after the first commits.
-            ck_assert_int_eq(rc, nonce == 1 ? 0 : -1);
-        }
+        for (int32_t i = 0; i < 4; i++)
+            ck_assert_int_eq(bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err)), 0);
         if (nonce == 1) {
             ck_assert_int_eq(bly_cons_ledger_submit(reps[0].app, tx, size, err, sizeof(err)), -1);
             ck_assert_ptr_nonnull(strstr(err, "already"));
@@ -850,14 +945,7 @@ START_TEST(test_ledger_cluster)
             done = done && bly_cons_core_height(reps[i].core) > 8;
         if (done)
             break;
-        if (s_lq_head == s_lq_tail) {
-            now = s_lrep_fire(reps, now);
-            continue;
-        }
-        s_lmsg_t m = s_lq[s_lq_head++ % S_LQ_MAX];
-        s_lrep_exec(reps, m.to, bly_cons_core_on_message(reps[m.to].core, m.data, m.size, m.from, now),
-                    now);
-        free(m.data);
+        now = s_lrep_step(reps, now);
     }
     for (int32_t i = 0; i < 4; i++) {
         ck_assert_uint_gt(bly_cons_core_height(reps[i].core), 5);
@@ -865,11 +953,11 @@ START_TEST(test_ledger_cluster)
                                 bly_ledger_app_hash(reps[0].ledger), 32), 0);
         bly_ledger_account_t acc;
         ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[1], &acc), 0);
-        //  The transfer landed exactly once (the fee may come back to the proposer).
-        ck_assert_uint_ge(acc.balance, 1000100);
-        ck_assert_uint_le(acc.balance, 1000101);
+        //  Each transfer landed exactly once (a fee may come back to the proposer).
+        ck_assert_uint_ge(acc.balance, 1000200);
+        ck_assert_uint_le(acc.balance, 1000202);
         ck_assert_int_eq(bly_ledger_account(reps[i].ledger, s_pk[0], &acc), 0);
-        ck_assert_uint_eq(acc.nonce, 1);
+        ck_assert_uint_eq(acc.nonce, 2);
         bly_ledger_supply_t after;
         bly_ledger_supply(reps[i].ledger, &after);
         ck_assert_uint_eq(after.balances + after.stakes + after.reward_pool + after.burned,
@@ -882,16 +970,312 @@ START_TEST(test_ledger_cluster)
         ck_assert_uint_eq(acc.stake, 900);
         ck_assert_uint_eq(after.burned - before.burned >= 100, 1);
     }
-    s_lrep_powers_check(&g, reps);
-    while (s_lq_head != s_lq_tail)
-        free(s_lq[s_lq_head++ % S_LQ_MAX].data);
-    for (int32_t i = 0; i < 4; i++) {
-        bly_cons_core_destroy(&reps[i].core);
-        bly_cons_ledger_destroy(&reps[i].app);
-        bly_ledger_destroy(&reps[i].ledger);
-        for (uint32_t c = 0; c < reps[i].commit_count; c++)
-            free(reps[i].commits[c]);
+    s_lrep_powers_check(reps);
+    s_lrep_teardown(reps);
+}
+END_TEST
+
+//  Run events until every replica reached `height`; returns the time.
+static int64_t
+s_lrep_until(s_lrep_t *reps, uint64_t height, int64_t now)
+{
+    for (int steps = 0; steps < 200000; steps++) {
+        bool done = true;
+        for (int32_t i = 0; i < 4; i++)
+            done = done && bly_cons_core_height(reps[i].core) >= height;
+        if (done)
+            return now;
+        now = s_lrep_step(reps, now);
     }
+    ck_abort_msg("height %llu not reached", (unsigned long long) height);
+    return now;
+}
+
+//  An idle chain pauses timeout_idle_ms between empty blocks; a submission ends the
+//  pause at once; the block after a transaction's block (it carries the new app hash
+//  in its header) comes after the short timeoutCommit. With the pause off, empty
+//  blocks follow each other every timeoutCommit.
+START_TEST(test_ledger_idle)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        s_lrep_t reps[4];
+        s_lrep_setup(reps, mode == 0 ? 1000 : 0);
+        int64_t now = 0;
+        for (int32_t i = 0; i < 4; i++)
+            s_lrep_exec(reps, i, bly_cons_core_start(reps[i].core, 0), 0);
+        int64_t t2 = s_lrep_until(reps, 3, now);
+        int64_t t3 = s_lrep_until(reps, 4, t2);
+        //  Empty blocks: the app hash stays, nothing is pending.
+        if (mode == 0)
+            ck_assert_int_ge(t3 - t2, 1000);
+        else
+            ck_assert_int_lt(t3 - t2, 1000);
+        //  A transfer enters every mempool; the shells report it.
+        uint8_t *tx = NULL;
+        size_t size = 0;
+        char err[128];
+        ck_assert_int_eq(bly_ledger_make_transfer(s_sk[0], "ledger-chain", 1, 1, s_pk[1], 100,
+                                                  &tx, &size), 0);
+        int64_t sent = t3 + 10;
+        for (int32_t i = 0; i < 4; i++) {
+            ck_assert_int_eq(bly_cons_ledger_submit(reps[i].app, tx, size, err, sizeof(err)), 0);
+            s_lrep_exec(reps, i, bly_cons_core_on_pending(reps[i].core, sent), sent);
+        }
+        free(tx);
+        //  Committed well before an idle pause would have ended (all in virtual time).
+        int64_t t5 = s_lrep_until(reps, 5, sent);
+        ck_assert_uint_eq(bly_cons_ledger_pending(reps[0].app), 0);
+        ck_assert_int_lt(t5 - sent, 100);
+        //  The next block follows after timeoutCommit (new app hash), then idle again.
+        int64_t t6 = s_lrep_until(reps, 6, t5);
+        ck_assert_int_lt(t6 - t5, 1000);
+        int64_t t7 = s_lrep_until(reps, 7, t6);
+        if (mode == 0)
+            ck_assert_int_ge(t7 - t6, 1000);
+        s_lrep_teardown(reps);
+    }
+}
+END_TEST
+
+//  A transfer of s_sk[0] to s_pk[1] with `nonce` and `amount`, offered to `app`.
+static int
+s_pool_offer(bly_cons_ledger_t *app, uint64_t nonce, uint64_t amount, char *err, size_t es)
+{
+    uint8_t *tx = NULL;
+    size_t size = 0;
+    ck_assert_int_eq(bly_ledger_make_transfer(s_sk[0], "ledger-chain", nonce, 1, s_pk[1], amount,
+                                              &tx, &size),
+                     0);
+    int rc = bly_cons_ledger_submit(app, tx, size, err, es);
+    free(tx);
+    return rc;
+}
+
+//  The mempool holds a sender's later nonces (out of order too) up to
+//  BLY_MEMPOOL_SENDER_TX_MAX; blocks take them in nonce order; the rest stays.
+START_TEST(test_ledger_mempool_pipeline)
+{
+    s_keys();
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = 2;
+    for (int i = 0; i < 2; i++) {
+        memcpy(g.accounts[i].key, s_pk[i], 32);
+        g.accounts[i].balance = 1000000;
+        g.accounts[i].stake = 1000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    ck_assert_ptr_nonnull(l);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, s_pk[0], s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    bly_cons_app_t app = bly_cons_ledger_app(pool);
+    char err[160];
+    //  Nonce 2 before nonce 1: both wait; a gap past the window is refused.
+    ck_assert_int_eq(s_pool_offer(pool, 2, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 1, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 1 + BLY_MEMPOOL_SENDER_TX_MAX, 10, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "nonce gap"));
+    for (uint64_t n = 3; n <= BLY_MEMPOOL_SENDER_TX_MAX; n++)
+        ck_assert_int_eq(s_pool_offer(pool, n, 10, err, sizeof(err)), 0);
+    //  A second transaction for a pooled nonce: over the sender's share.
+    ck_assert_int_eq(s_pool_offer(pool, 5, 11, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "pending"));
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_SENDER_TX_MAX);
+    //  One block takes all of them in nonce order (the arrival order was 2, 1, 3, ...).
+    static uint8_t payload[BLY_LEDGER_BLOCK_BYTES_MAX];
+    uint32_t size = app.build(app.self, 1, payload, sizeof(payload));
+    ck_assert_uint_gt(size, 0);
+    ck_assert_int_eq(app.check(app.self, 1, payload, size), 0);
+    uint8_t hash[BLY_CONS_ID_SIZE];
+    ck_assert_int_eq(app.apply(app.self, 1, payload, size, NULL, 0, NULL, hash), 0);
+    bly_ledger_account_t acc;
+    ck_assert_int_eq(bly_ledger_account(l, s_pk[0], &acc), 0);
+    ck_assert_uint_eq(acc.nonce, BLY_MEMPOOL_SENDER_TX_MAX);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 0);
+    //  After the commit the window moved: the next nonces pass, old ones are used.
+    ck_assert_int_eq(s_pool_offer(pool, BLY_MEMPOOL_SENDER_TX_MAX + 2, 10, err, sizeof(err)), 0);
+    ck_assert_int_eq(s_pool_offer(pool, 7, 10, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "already used"));
+    //  Only the later nonce pooled: the block cannot take it yet, the pool keeps it.
+    size = app.build(app.self, 2, payload, sizeof(payload));
+    ck_assert_int_eq(app.apply(app.self, 2, payload, size, NULL, 0, NULL, hash), 0);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 1);
+    ck_assert_int_eq(s_pool_offer(pool, BLY_MEMPOOL_SENDER_TX_MAX + 1, 10, err, sizeof(err)), 0);
+    size = app.build(app.self, 3, payload, sizeof(payload));
+    ck_assert_int_eq(app.apply(app.self, 3, payload, size, NULL, 0, NULL, hash), 0);
+    ck_assert_int_eq(bly_ledger_account(l, s_pk[0], &acc), 0);
+    ck_assert_uint_eq(acc.nonce, BLY_MEMPOOL_SENDER_TX_MAX + 2);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), 0);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
+//  A full pool makes room fairly: a newcomer evicts the latest transaction of the
+//  sender holding the most, until it would hold as many; the id set stays exact
+//  through the removals (every pooled transaction is still found as a duplicate).
+START_TEST(test_ledger_mempool_fair_eviction)
+{
+    enum { SENDERS = BLY_MEMPOOL_TX_MAX / BLY_MEMPOOL_SENDER_TX_MAX + 1 };
+    static uint8_t pk[SENDERS][32], sk[SENDERS][64];
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = SENDERS + 1;
+    for (int i = 0; i <= SENDERS; i++) {
+        uint8_t seed[32] = {(uint8_t) i, (uint8_t) (i >> 8), 0x5e};
+        uint8_t pub[32], sec[64];
+        crypto_sign_seed_keypair(pub, sec, seed);
+        if (i < SENDERS) {
+            memcpy(pk[i], pub, 32);
+            memcpy(sk[i], sec, 64);
+        }
+        memcpy(g.accounts[i].key, pub, 32);   //  The last one is the sink.
+        g.accounts[i].balance = 1000000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    ck_assert_ptr_nonnull(l);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    static uint8_t *txs[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
+    static size_t sizes[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
+    char err[160];
+    for (int i = 0; i < SENDERS; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++)
+            ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) k + 1, 1,
+                                                      g.accounts[SENDERS].key, 5, &txs[i][k],
+                                                      &sizes[i][k]), 0);
+    //  All senders but the last fill the pool, each to its share.
+    for (int i = 0; i < SENDERS - 1; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++)
+            ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[i][k], sizes[i][k], err,
+                                                    sizeof(err)), 0);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_TX_MAX);
+    //  The newcomer gets in until it holds one less than the biggest holders.
+    int last = SENDERS - 1;
+    for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX - 1; k++)
+        ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[last][k], sizes[last][k], err,
+                                                sizeof(err)), 0);
+    ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[last][BLY_MEMPOOL_SENDER_TX_MAX - 1],
+                                            sizes[last][BLY_MEMPOOL_SENDER_TX_MAX - 1], err,
+                                            sizeof(err)), -1);
+    ck_assert_str_eq(err, "mempool full");
+    ck_assert_uint_eq(bly_cons_ledger_evicted(pool), BLY_MEMPOOL_SENDER_TX_MAX - 1);
+    ck_assert_uint_eq(bly_cons_ledger_pending(pool), BLY_MEMPOOL_TX_MAX);
+    //  Each eviction took one sender's latest nonce; every other one is still pooled.
+    int pending = 0, full = 0;
+    for (int i = 0; i < SENDERS; i++)
+        for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++) {
+            ck_assert_int_eq(bly_cons_ledger_submit(pool, txs[i][k], sizes[i][k], err,
+                                                    sizeof(err)), -1);
+            pending += strcmp(err, "transaction already pending") == 0;
+            full += strcmp(err, "mempool full") == 0;
+            if (strcmp(err, "mempool full") == 0 && i < last)
+                ck_assert_int_eq(k, BLY_MEMPOOL_SENDER_TX_MAX - 1);
+            free(txs[i][k]);
+        }
+    ck_assert_int_eq(pending, BLY_MEMPOOL_TX_MAX);
+    ck_assert_int_eq(full, BLY_MEMPOOL_SENDER_TX_MAX);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
+//  Random submissions (next nonces, nonces ahead, conflicting twins, repeats)
+//  into a small pool, with blocks built and applied in between: the pool holds
+//  exactly `pending` distinct findable ids, never one whose nonce is used, at
+//  most the cap per sender, and the ledger keeps its supply.
+START_TEST(test_ledger_mempool_random)
+{
+    enum { SENDERS = 12, NONCES = 48, POOL = 40, OPS = 3000 };
+    static bly_ledger_genesis_t g;
+    memset(&g, 0, sizeof(g));
+    strcpy(g.chain_id, "ledger-chain");
+    g.min_fee = 1;
+    g.delta_norm_cap = 1.0f;
+    g.account_count = SENDERS + 1;
+    static uint8_t sk[SENDERS][64];
+    for (int i = 0; i <= SENDERS; i++) {
+        uint8_t seed[32] = {(uint8_t) i, 0x77}, pub[32], sec[64];
+        crypto_sign_seed_keypair(pub, sec, seed);
+        if (i < SENDERS)
+            memcpy(sk[i], sec, 64);
+        memcpy(g.accounts[i].key, pub, 32);
+        g.accounts[i].balance = 1000000;
+    }
+    bly_ledger_t *l = bly_ledger_new(&g);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_int_eq(bly_cons_ledger_set_pool_max(pool, POOL), 0);
+    bly_cons_app_t app = bly_cons_ledger_app(pool);
+    //  Two versions (amounts 1 and 2) of every (sender, nonce).
+    static uint8_t *txs[SENDERS][NONCES][2], ids[SENDERS][NONCES][2][32];
+    static size_t sizes[SENDERS][NONCES][2];
+    for (int i = 0; i < SENDERS; i++)
+        for (int n = 0; n < NONCES; n++)
+            for (int v = 0; v < 2; v++) {
+                ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) n + 1,
+                                                          1, g.accounts[SENDERS].key,
+                                                          (uint64_t) v + 1, &txs[i][n][v],
+                                                          &sizes[i][n][v]), 0);
+                bly_ledger_tx_hash(txs[i][n][v], sizes[i][n][v], ids[i][n][v]);
+            }
+    bly_ledger_supply_t s0;
+    bly_ledger_supply(l, &s0);
+    static uint8_t payload[BLY_LEDGER_BLOCK_BYTES_MAX];
+    uint64_t height = 1, rng = 0x9e3779b97f4a7c15ull;
+    char err[160];
+    for (int op = 0; op < OPS; op++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t r = (uint32_t) (rng >> 33);
+        int i = (int) (r % SENDERS), v = (int) ((r >> 8) & 1);
+        bly_ledger_account_t acc;
+        ck_assert_int_eq(bly_ledger_account(l, g.accounts[i].key, &acc), 0);
+        int n = (int) acc.nonce + (int) ((r >> 9) % 6) - 1;   //  A used one now and then.
+        if (r % 10 < 8 && n >= 0 && n < NONCES) {
+            (void) !bly_cons_ledger_submit(pool, txs[i][n][v], sizes[i][n][v], err, sizeof(err));
+        } else if (r % 10 >= 8) {
+            uint32_t size = app.build(app.self, height, payload, sizeof(payload));
+            ck_assert_uint_gt(size, 0);
+            ck_assert_int_eq(app.check(app.self, height, payload, size), 0);
+            uint8_t hash[BLY_CONS_ID_SIZE];
+            ck_assert_int_eq(app.apply(app.self, height, payload, size, NULL, 0, NULL, hash), 0);
+            height++;
+        }
+        //  The pool's ids: distinct, all findable, none with a used nonce, senders capped.
+        uint32_t found = 0;
+        for (int a = 0; a < SENDERS; a++) {
+            ck_assert_int_eq(bly_ledger_account(l, g.accounts[a].key, &acc), 0);
+            uint32_t mine = 0;
+            for (int b = 0; b < NONCES; b++)
+                for (int c = 0; c < 2; c++)
+                    if (bly_cons_ledger_has(pool, ids[a][b][c])) {
+                        ck_assert_int_ge(b, (int) acc.nonce);
+                        mine++;
+                    }
+            ck_assert_uint_le(mine, BLY_MEMPOOL_SENDER_TX_MAX);
+            found += mine;
+        }
+        ck_assert_uint_eq(found, bly_cons_ledger_pending(pool));
+        ck_assert_uint_le(found, POOL);
+    }
+    ck_assert_uint_gt(bly_cons_ledger_evicted(pool), 0);
+    ck_assert_uint_gt(height, 100);
+    bly_ledger_supply_t s1;
+    bly_ledger_supply(l, &s1);
+    ck_assert_uint_eq(s1.balances + s1.stakes + s1.reward_pool + s1.burned,
+                      s0.balances + s0.stakes + s0.reward_pool + s0.burned);
+    for (int i = 0; i < SENDERS; i++)
+        for (int n = 0; n < NONCES; n++)
+            for (int v = 0; v < 2; v++)
+                free(txs[i][n][v]);
+    bly_cons_ledger_destroy(&pool);
+    bly_ledger_destroy(&l);
 }
 END_TEST
 
@@ -981,9 +1365,14 @@ main(void)
     tcase_add_test(tc, test_single_validator_chain);
     tcase_add_test(tc, test_wal_restart_no_double_sign);
     tcase_add_test(tc, test_invalid_proposals_get_nil);
+    tcase_add_test(tc, test_gossip_proposal_to_lacking_peers);
     tcase_add_test(tc, test_core_rejects_bad_input);
     tcase_add_test(tc, test_sync_verifies_commits);
     tcase_add_test(tc, test_ledger_cluster);
+    tcase_add_test(tc, test_ledger_mempool_pipeline);
+    tcase_add_test(tc, test_ledger_idle);
+    tcase_add_test(tc, test_ledger_mempool_fair_eviction);
+    tcase_add_test(tc, test_ledger_mempool_random);
     suite_add_tcase(suite, tc);
     tc = tcase_create("simulator");
     tcase_set_timeout(tc, 120);

@@ -61,7 +61,9 @@ s_manifest(s_net_t *n, int i, const char *peer_ids_override)
              "node\n    name = v%d\n    key_file = k\n"
              "actor\n    role = consensus\n    endpoint = ipc://%s/c%d\n"
              "    listen = ipc://%s/r%d\n    genesis = genesis.conf\n    dir = %s/d%d\n"
-             "    map_size_mb = 16\n    peers = %s\n    peer_ids = %s\n",
+             "    map_size_mb = 16\n    peers = %s\n    peer_ids = %s\n"
+             //  These tests wait for heights without transactions: no idle pause.
+             "    timeout_idle_ms = 0\n",
              i, n->dir, i, n->dir, i, n->dir, i, peers,
              peer_ids_override ? peer_ids_override : ids);
     bly_manifest_t *m = bly_manifest_parse(text, strlen(text), "test.zpl", n->dir,

@@ -260,6 +260,17 @@ START_TEST(test_hostile_nonce_chain)
     //  Nonce gap.
     ck_assert_int_eq(bly_ledger_make_transfer(s_k.sk[1], FX_CHAIN, 3, 1, s_k.pk[2], 5, &tx,
                                               &size), 0);
+    //  The mempool's window admits it (nonce 2 still pending), not further.
+    uint8_t from[32] = {0};
+    char err[160];
+    ck_assert_int_eq(bly_ledger_tx_check_pool(l, tx, size, 0, NULL, from, err, sizeof(err)), -1);
+    ck_assert_int_eq(bly_ledger_tx_check_pool(l, tx, size, 1, NULL, from, err, sizeof(err)), 0);
+    ck_assert_int_eq(memcmp(from, s_k.pk[1], 32), 0);
+    s_rejected(l, tx, size, "nonce gap");
+    ck_assert_int_eq(bly_ledger_make_transfer(s_k.sk[1], FX_CHAIN, 4, 1, s_k.pk[2], 5, &tx,
+                                              &size), 0);
+    ck_assert_int_eq(bly_ledger_tx_check_pool(l, tx, size, 1, NULL, NULL, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "nonce gap"));
     s_rejected(l, tx, size, "nonce gap");
     //  Replay from another chain id (valid signature, other chain).
     ck_assert_int_eq(bly_ledger_make_transfer(s_k.sk[1], "blyan-other", 2, 1, s_k.pk[2], 5, &tx,
