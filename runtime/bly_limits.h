@@ -355,8 +355,12 @@ _Static_assert(BLY_LEDGER_GENESIS_ACCOUNTS_MAX <= BLY_LEDGER_ACCOUNTS_MAX, "gene
 /* Chain id string length. */
 #define BLY_CONS_CHAIN_ID_MAX 64
 
-/* Voting power of one validator; 64 x 2^48 fits an int64 sum with room. */
-#define BLY_CONS_POWER_MAX (1ull << 48)
+/* Voting power of one validator after stake is scaled to power
+   (bly_cons_powers_scale: a power-of-two unit, rounded up, so that the
+   largest stake maps to at most this). The weighted round robin walks up to
+   total = 64 x 1024 = 65536 positions of 64 additions each (about 4 M, a
+   few ms) when the powers change; otherwise one position per height. */
+#define BLY_CONS_POWER_MAX 1024u
 
 /* Mempool: transactions held per replica (32 B each in the transfer app)
    and pending transactions one sender may hold before eviction favours

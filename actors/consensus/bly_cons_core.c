@@ -34,12 +34,14 @@ bly_cons_is_skip(uint64_t power, uint64_t total)
 
 //  One step of Tendermint's weighted round robin: every priority grows by
 //  its power, the highest (lowest index on ties) is chosen and pays total.
+//  A power-0 validator's priority stays 0 and the highest is above 0 (the
+//  priorities sum to `total` > 0 after the growth), so it is never chosen.
 static uint32_t
-s_rr_step(const bly_cons_config_t *cfg, int64_t *prio, uint64_t total)
+s_rr_step(const uint64_t *powers, uint32_t count, int64_t *prio, uint64_t total)
 {
     uint32_t best = 0;
-    for (uint32_t i = 0; i < cfg->validator_count; i++) {
-        prio[i] += (int64_t) cfg->powers[i];
+    for (uint32_t i = 0; i < count; i++) {
+        prio[i] += (int64_t) powers[i];
         if (prio[i] > prio[best])
             best = i;
     }
@@ -48,34 +50,69 @@ s_rr_step(const bly_cons_config_t *cfg, int64_t *prio, uint64_t total)
 }
 
 static uint64_t
-s_total_power(const bly_cons_config_t *cfg)
+s_ceil_shift(uint64_t value, unsigned shift)
+{
+    if (shift == 0)
+        return value;
+    if (shift >= 64)
+        return value > 0;
+    return (value >> shift) + ((value & ((1ull << shift) - 1)) != 0);
+}
+
+uint64_t
+bly_cons_powers_scale(const uint64_t *stakes, uint32_t count, uint64_t *powers)
+{
+    bly_assert(stakes && powers);
+    bly_assert(count <= BLY_CONS_VALIDATORS_MAX);
+    uint64_t max = 0;
+    for (uint32_t i = 0; i < count; i++)
+        max = stakes[i] > max ? stakes[i] : max;
+    unsigned shift = 0;
+    while (s_ceil_shift(max, shift) > BLY_CONS_POWER_MAX)
+        shift++;    //  At most 64 - 10 steps: ceil(2^64 / 2^54) = 1024.
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        powers[i] = s_ceil_shift(stakes[i], shift);
+        total += powers[i];
+    }
+    return total;
+}
+
+static uint64_t
+s_sum(const uint64_t *powers, uint32_t count)
 {
     uint64_t total = 0;
-    for (uint32_t i = 0; i < cfg->validator_count; i++)
-        total += cfg->powers[i];
+    for (uint32_t i = 0; i < count; i++)
+        total += powers[i];
     return total;
 }
 
 uint32_t
-bly_cons_proposer(const bly_cons_config_t *config, uint64_t height, int32_t round)
+bly_cons_proposer(const uint64_t *powers, uint32_t count, uint64_t height, int32_t round)
 {
-    bly_assert(config);
+    bly_assert(powers);
+    bly_assert(count > 0 && count <= BLY_CONS_VALIDATORS_MAX);
     bly_assert(round >= 0);
+    for (uint32_t i = 0; i < count; i++)
+        bly_assert(powers[i] <= BLY_CONS_POWER_MAX);
     //  The sequence is periodic with period total power (smooth weighted
     //  round robin returns every priority to zero after `total` steps).
-    uint64_t total = s_total_power(config);
+    uint64_t total = s_sum(powers, count);
+    bly_assert(total > 0);
     uint64_t steps = (height + (uint64_t) round) % total;
     int64_t prio[BLY_CONS_VALIDATORS_MAX] = {0};
     uint32_t chosen = 0;
     for (uint64_t k = 0; k <= steps; k++)
-        chosen = s_rr_step(config, prio, total);
+        chosen = s_rr_step(powers, count, prio, total);
     return chosen;
 }
 
-//  Same as bly_cons_proposer, with a checkpoint at the start of the height.
+//  Same as bly_cons_proposer for the current height's powers, with a
+//  checkpoint at the start of the height (reset when the powers change).
 static uint32_t
 s_proposer(bly_cons_core_t *self, uint64_t height, int32_t round)
 {
+    uint32_t n = self->cfg.validator_count;
     uint64_t base = height % self->total_power;
     if (self->pp_pos > base) {
         self->pp_pos = 0;
@@ -83,7 +120,7 @@ s_proposer(bly_cons_core_t *self, uint64_t height, int32_t round)
     }
     //  pp_prio holds the priorities after pp_pos steps (positions 0..pp_pos-1).
     while (self->pp_pos < base) {
-        s_rr_step(&self->cfg, self->pp_prio, self->total_power);
+        s_rr_step(self->powers, n, self->pp_prio, self->total_power);
         self->pp_pos++;
     }
     int64_t prio[BLY_CONS_VALIDATORS_MAX];
@@ -96,9 +133,34 @@ s_proposer(bly_cons_core_t *self, uint64_t height, int32_t round)
             pos = 0;
             memset(prio, 0, sizeof(prio));
         }
-        chosen = s_rr_step(&self->cfg, prio, self->total_power);
+        chosen = s_rr_step(self->powers, n, prio, self->total_power);
     }
     return chosen;
+}
+
+//  The voting powers of the next height from the application's stakes.
+//  Stakes that leave no power at all are refused: the genesis powers apply
+//  instead. That depends on the stakes only, not on earlier heights, so
+//  every replica, a restarted one included, computes the same.
+void
+bly_cons_core_powers_set(bly_cons_core_t *self, const uint64_t *stakes)
+{
+    uint64_t powers[BLY_CONS_VALIDATORS_MAX] = {0};
+    uint32_t n = self->cfg.validator_count;
+    uint64_t total = bly_cons_powers_scale(stakes, n, powers);
+    if (total == 0) {
+        if (bly_ratelimit_allow(&self->log_limit, self->now_ms, 5, 1000))
+            bly_log_warn("consensus: no validator has stake after height %llu; the genesis "
+                         "powers apply", (unsigned long long) self->height);
+        total = bly_cons_powers_scale(self->cfg.powers, n, powers);
+        bly_assert(total > 0);    //  Checked by bly_cons_core_new.
+    }
+    if (total == self->total_power && memcmp(powers, self->powers, n * sizeof(uint64_t)) == 0)
+        return;
+    memcpy(self->powers, powers, sizeof(powers));
+    self->total_power = total;
+    self->pp_pos = 0;
+    memset(self->pp_prio, 0, sizeof(self->pp_prio));
 }
 
 //  --------------------------------------------------------------------------
@@ -117,7 +179,7 @@ s_config_check(const bly_cons_config_t *cfg)
     if (strnlen(cfg->chain_id, sizeof(cfg->chain_id)) > BLY_CONS_CHAIN_ID_MAX)
         return -1;
     for (uint32_t i = 0; i < cfg->validator_count; i++)
-        if (cfg->powers[i] == 0 || cfg->powers[i] > BLY_CONS_POWER_MAX)
+        if (cfg->powers[i] == 0)
             return -1;
     if (cfg->timeout_propose_ms <= 0 || cfg->timeout_prevote_ms <= 0 ||
         cfg->timeout_precommit_ms <= 0 || cfg->timeout_delta_ms < 0 || cfg->gossip_ms <= 0 ||
@@ -159,7 +221,7 @@ bly_cons_core_new(const bly_cons_config_t *config, const uint8_t *seckey, bly_co
         return NULL;
     self->cfg = *config;
     self->app = app;
-    self->total_power = s_total_power(config);
+    bly_cons_core_powers_set(self, config->powers);
     //  Arena: a proposal, a commit, WAL records with two values, a sync batch.
     self->arena_size = (size_t) (BLY_CONS_SYNC_BATCH_MAX + 6) *
                        ((size_t) config->block_size_max + 4096 +
@@ -395,7 +457,7 @@ s_power(const bly_cons_core_t *self, const s_slot_t *slot, uint8_t type, bool an
         bool match = any || (id ? votes[i].has_id && memcmp(votes[i].id, id, BLY_CONS_ID_SIZE) == 0
                                 : !votes[i].has_id);
         if (match)
-            power += self->cfg.powers[i];
+            power += self->powers[i];
     }
     return power;
 }
@@ -479,8 +541,8 @@ s_ev_in_pool(const bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_co
 static void
 s_ev_add(bly_cons_core_t *self, const bly_cons_vote_t *a, const bly_cons_vote_t *b)
 {
-    if (s_ev_seen(self, a) || s_ev_pending(self, a))
-        return;
+    if (s_ev_seen(self, a) || s_ev_pending(self, a) || self->powers[a->validator] == 0)
+        return;    //  Known, or against a validator without power (nothing to punish).
     if (self->pool_count == BLY_CONS_EVIDENCE_POOL_MAX) {
         if (bly_ratelimit_allow(&self->log_limit, self->now_ms, 5, 1000))
             bly_log_warn("consensus: evidence pool full, dropping evidence against %u",
@@ -505,6 +567,8 @@ bly_cons_core_vote_store(bly_cons_core_t *self, const bly_cons_vote_t *vote, boo
 {
     if (vote->validator >= self->cfg.validator_count)
         return -1;
+    if (self->powers[vote->validator] == 0 && !trusted)
+        return 0;    //  Counts for nothing at this height: no slot, no check, no evidence.
     s_slot_t *slot = bly_cons_core_slot_get(self, vote->round);
     if (!slot)
         return 0;
@@ -545,8 +609,9 @@ s_block_check(bly_cons_core_t *self, const uint8_t *block, uint32_t size)
         if (bly_cons_vote_get(&a, at) != 0 || bly_cons_vote_get(&b, at + BLY_CONS_VOTE_SIZE) != 0)
             return -4;
         if (a.height > self->height || s_ev_seen(self, &a) ||
+            (a.validator < self->cfg.validator_count && self->powers[a.validator] == 0) ||
             (!s_ev_in_pool(self, &a, &b) && !s_ev_valid(self, &a, &b)))
-            return -5;
+            return -5;    //  Bad, known, or against a validator without power now.
         for (uint32_t j = 0; j < i; j++) {
             bly_cons_vote_t c;
             if (bly_cons_vote_get(&c, hdr.evidence + (size_t) j * 2 * BLY_CONS_VOTE_SIZE) != 0)
@@ -765,11 +830,6 @@ bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
         offenders[i] = a.validator;
         s_ev_mark_seen(self, &a);
     }
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < self->pool_count; i++)
-        if (!s_ev_seen(self, &self->pool[i].a))
-            self->pool[kept++] = self->pool[i];
-    self->pool_count = kept;
     uint8_t app_hash[BLY_CONS_ID_SIZE];
     if (self->app.apply(self->app.self, hdr.height, hdr.payload, hdr.payload_size, offenders,
                         hdr.evidence_count, hdr.evidence, app_hash) != 0) {
@@ -777,6 +837,20 @@ bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit)
                       (unsigned long long) hdr.height);
         return -1;
     }
+    //  The next height's powers follow the stakes after this block.
+    if (self->app.powers) {
+        uint64_t stakes[BLY_CONS_VALIDATORS_MAX] = {0};
+        uint32_t n = self->app.powers(self->app.self, stakes);
+        bly_assert(n == self->cfg.validator_count);
+        bly_cons_core_powers_set(self, stakes);
+    }
+    //  Pending evidence: drop what committed and what names a validator that
+    //  has no power any more (tombstoned or unstaked: nothing left to punish).
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < self->pool_count; i++)
+        if (!s_ev_seen(self, &self->pool[i].a) && self->powers[self->pool[i].a.validator] > 0)
+            self->pool[kept++] = self->pool[i];
+    self->pool_count = kept;
     memcpy(self->last_id, commit->vote.id, BLY_CONS_ID_SIZE);
     self->app_changed = memcmp(self->app_hash, app_hash, BLY_CONS_ID_SIZE) != 0;
     self->idle_wait = false;
@@ -977,7 +1051,7 @@ s_rule_skip(bly_cons_core_t *self)
             bool sent = slot->has_prevote[v] || slot->has_precommit[v] ||
                         (slot->has_proposal && slot->proposal.validator == v);
             if (sent)
-                power += self->cfg.powers[v];
+                power += self->powers[v];
         }
         if (bly_cons_is_skip(power, self->total_power))
             best = slot->round;
@@ -1091,7 +1165,7 @@ s_on_commit(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *dat
         if (!bly_cons_vote_verify_cached(self->cfg.sigcache, &pc, self->cfg.chain_id, self->cfg.pubkeys[pc.validator]))
             return -1;
         counted[pc.validator] = true;
-        power += self->cfg.powers[pc.validator];
+        power += self->powers[pc.validator];
     }
     if (!s_quorum(self, power) || s_block_check(self, msg->block, msg->block_size) != 0)
         return -1;
@@ -1161,6 +1235,9 @@ s_dispatch(bly_cons_core_t *self, const bly_cons_msg_t *msg, const uint8_t *data
     case BLY_CONS_EVIDENCE:
         if (s_ev_seen(self, &msg->ev[0]) || s_ev_pending(self, &msg->ev[0]))
             return 0;    //  Known: no signature checks for gossip repeats.
+        if (msg->ev[0].validator < self->cfg.validator_count &&
+            self->powers[msg->ev[0].validator] == 0)
+            return 0;    //  No power at this height: nothing to punish.
         if (msg->ev[0].height > self->height || !s_ev_valid(self, &msg->ev[0], &msg->ev[1]))
             return -1;
         s_ev_add(self, &msg->ev[0], &msg->ev[1]);

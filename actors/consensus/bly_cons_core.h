@@ -13,7 +13,11 @@
     the paper's lines to the functions in bly_cons_core.c.
 
     The application (build, check and apply block payloads; load committed
-    blocks for peers that catch up) is a small vtable, bly_cons_app_t.
+    blocks for peers that catch up; the validators' stakes) is a small
+    vtable, bly_cons_app_t. Membership is fixed (the config's validators);
+    their voting powers follow the application's stakes: the powers of
+    height h+1 are the stakes after block h, scaled (bly_cons_powers_scale),
+    and every rule uses the current height's powers.
     ========================================================================= */
 
 #ifndef BLY_CONS_CORE_H_INCLUDED
@@ -46,6 +50,14 @@ typedef struct {
     uint32_t (*load_commit)(void *self, uint64_t height, uint8_t *buf, uint32_t max);
     //  Optional (NULL: never idle): how many transactions wait for a block.
     uint32_t (*pending)(void *self);
+    //  The stake of each genesis validator (by index) in the current state,
+    //  0 for one that is tombstoned (its equivocation was committed) or
+    //  fully unstaked: the core calls it after every applied block and
+    //  scales the stakes to the next height's voting powers
+    //  (bly_cons_powers_scale; when every stake is 0 the genesis powers
+    //  apply). Fills config.validator_count entries and returns that count.
+    //  May be NULL: the genesis powers then stay.
+    uint32_t (*powers)(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX]);
 } bly_cons_app_t;
 
 //  Static configuration. Plain data.
@@ -53,7 +65,7 @@ typedef struct {
     char chain_id[BLY_CONS_CHAIN_ID_MAX + 1];
     uint32_t validator_count;                                       //  1..VALIDATORS_MAX.
     uint8_t pubkeys[BLY_CONS_VALIDATORS_MAX][BLY_CONS_PUBKEY_SIZE];  //  Validator keys.
-    uint64_t powers[BLY_CONS_VALIDATORS_MAX];                        //  Voting power, >= 1.
+    uint64_t powers[BLY_CONS_VALIDATORS_MAX];  //  Genesis stakes, >= 1 (scaled to power).
     int32_t self_index;           //  This replica's validator index, -1 for an observer.
     uint32_t block_size_max;      //  <= BLY_CONS_BLOCK_SIZE_MAX.
     int64_t timeout_propose_ms;   //  timeoutPropose(r) = base + r * delta.
@@ -175,9 +187,23 @@ const bly_cons_stats_t *bly_cons_core_stats(const bly_cons_core_t *self);
 //  Pending (not yet committed) evidence items.
 uint32_t bly_cons_core_evidence_pending(const bly_cons_core_t *self);
 
-//  Proposer of (height, round): Tendermint's weighted round robin over
-//  the sequence position height + round. Deterministic, pure.
-uint32_t bly_cons_proposer(const bly_cons_config_t *config, uint64_t height, int32_t round);
+//  Voting power of the current height: of one validator, and the total
+//  (always > 0).
+uint64_t bly_cons_core_power(const bly_cons_core_t *self, uint32_t validator);
+uint64_t bly_cons_core_total_power(const bly_cons_core_t *self);
+
+//  Scale `count` stakes (any uint64) to voting powers: power = stake / 2^s
+//  rounded up, with the smallest s that keeps every power <= BLY_CONS_POWER_MAX
+//  (s = 0 when they already fit). A non-zero stake keeps a power >= 1, a zero
+//  stake has power 0. Returns the total power (0 when every stake is 0).
+uint64_t bly_cons_powers_scale(const uint64_t *stakes, uint32_t count, uint64_t *powers);
+
+//  Proposer of (height, round) for the voting powers of that height
+//  (`count` of them, each <= BLY_CONS_POWER_MAX, total > 0): Tendermint's
+//  weighted round robin at sequence position (height + round) mod total,
+//  started from zero priorities. A validator of power 0 never proposes.
+//  Deterministic, pure.
+uint32_t bly_cons_proposer(const uint64_t *powers, uint32_t count, uint64_t height, int32_t round);
 
 //  Quorum predicates over voting power (strictly more than 2/3 of total;
 //  more than 1/3 for the skip rule). `broken` is the test-only 2f rule.

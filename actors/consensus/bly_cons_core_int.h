@@ -72,7 +72,8 @@ struct _bly_cons_core_t {
     bly_cons_config_t cfg;           //  Static configuration (copied).
     uint8_t *seckey;                 //  sodium_malloc'd signing key, NULL for observers.
     bly_cons_app_t app;              //  The application.
-    uint64_t total_power;            //  Sum of powers.
+    uint64_t powers[BLY_CONS_VALIDATORS_MAX];  //  Voting powers of the current height
+    uint64_t total_power;            //  (scaled app stakes) and their sum, > 0.
     //  Algorithm 1 state (h_p, round_p, step_p, lockedValue/Round, validValue/Round).
     uint64_t height;
     int32_t round;
@@ -102,7 +103,8 @@ struct _bly_cons_core_t {
     s_ev_key_t *seen;
     uint32_t seen_count;
     uint32_t seen_next;
-    //  Proposer priorities checkpoint at sequence position pp_pos.
+    //  Proposer priorities checkpoint at sequence position pp_pos (for the
+    //  current powers: reset when they change).
     uint64_t pp_pos;
     int64_t pp_prio[BLY_CONS_VALIDATORS_MAX];
     //  Catch-up: first height each peer lacks (0: not behind); our own hint.
@@ -120,6 +122,7 @@ struct _bly_cons_core_t {
 
 //  Shared helpers (see their definitions for what they do).
 int bly_cons_core_apply_commit(bly_cons_core_t *self, const bly_cons_msg_t *commit);
+void bly_cons_core_powers_set(bly_cons_core_t *self, const uint64_t *stakes);
 uint8_t *bly_cons_core_arena_take(bly_cons_core_t *self, size_t size);
 void bly_cons_core_arena_trim(bly_cons_core_t *self, uint8_t *at, size_t used);
 void bly_cons_core_enter_height(bly_cons_core_t *self);

@@ -333,6 +333,20 @@ bly_cons_core_stats(const bly_cons_core_t *self)
     return &self->stats;
 }
 
+uint64_t
+bly_cons_core_power(const bly_cons_core_t *self, uint32_t validator)
+{
+    bly_assert(self);
+    return validator < self->cfg.validator_count ? self->powers[validator] : 0;
+}
+
+uint64_t
+bly_cons_core_total_power(const bly_cons_core_t *self)
+{
+    bly_assert(self);
+    return self->total_power;
+}
+
 uint32_t
 bly_cons_core_evidence_pending(const bly_cons_core_t *self)
 {

@@ -375,6 +375,21 @@ s_load(void *self_, uint64_t height, uint8_t *buf, uint32_t max)
     return self->load(self->store, height, buf, max);
 }
 
+//  The stake that votes of each validator key (0 when tombstoned). While
+//  the commit log replays blocks the store already holds, this is the
+//  state after the last stored block: the core does not verify replayed
+//  commits, and after the replay it is the right one.
+static uint32_t
+s_powers(void *self_, uint64_t out[BLY_CONS_VALIDATORS_MAX])
+{
+    bly_cons_ledger_t *self = self_;
+    bly_assert(self);
+    bly_assert(self->validators);    //  bly_cons_ledger_set_validators first.
+    for (uint32_t i = 0; i < self->validator_count; i++)
+        out[i] = bly_ledger_voting_stake(self->ledger, self->validators[i]);
+    return self->validator_count;
+}
+
 static uint32_t
 s_pending(void *self_)
 {
@@ -386,7 +401,8 @@ bly_cons_ledger_app(bly_cons_ledger_t *self)
 {
     bly_assert(self);
     return (bly_cons_app_t){.self = self, .build = s_build, .check = s_check, .apply = s_apply,
-                            .hash = s_hash, .load_commit = s_load, .pending = s_pending};
+                            .hash = s_hash, .load_commit = s_load, .pending = s_pending,
+                            .powers = s_powers};
 }
 
 uint32_t

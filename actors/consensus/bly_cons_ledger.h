@@ -16,8 +16,10 @@
 
     Committed evidence goes to the ledger with the block
     (bly_ledger_block_begin_ev): the ledger checks both consensus votes
-    against the offender's key and burns slash_bps of its stake, once per
-    (validator, height, round, step). Blocks at or below the ledger's height
+    against the offender's key, burns slash_bps of its stake, once per
+    (validator, height, round, step), and tombstones it. The core's voting
+    powers follow the ledger (bly_cons_app_t.powers): each validator's
+    stake after the last block, 0 once tombstoned (bly_ledger_voting_stake). Blocks at or below the ledger's height
     (a restart replaying the commit log over a store that already holds
     them) are skipped.
     ========================================================================= */
@@ -67,7 +69,8 @@ uint64_t bly_cons_ledger_offences(const bly_cons_ledger_t *self);
 uint64_t bly_cons_ledger_slashed(const bly_cons_ledger_t *self);
 
 //  The validator keys (by index) of the consensus config, borrowed: offenders of
-//  committed evidence are named by index. Without it evidence punishes no one.
+//  committed evidence are named by index, voting powers are read by key. Call it
+//  before bly_cons_core_new.
 void bly_cons_ledger_set_validators(bly_cons_ledger_t *self, const bly_cons_config_t *config);
 
 #endif

@@ -46,6 +46,7 @@ typedef struct {
     bly_cons_sigcache_t *sigcache;
     bly_cons_core_t *core;
     bly_cons_config_t cfg;
+    uint64_t powers[BLY_CONS_VALIDATORS_MAX];       //  Voting powers last logged.
     bly_ledger_serve_t serve;
     int wal_fd, log_fd;                             //  WAL, commit log.
     int guard_fd;                                   //  <dir>.guard: last signing record.
@@ -237,6 +238,24 @@ s_timer_set(s_cons_t *self, const bly_cons_timer_t *t, int64_t base, int64_t del
     *slot = (s_timer_t){true, *t, base + (delay_ms > 0 ? delay_ms : 0)};
 }
 
+//  Log each change of a validator's voting power (a committed stake change, a
+//  tombstone), once: the first 4 bytes of its key in hex name it.
+static void
+s_powers_note(s_cons_t *self)
+{
+    for (uint32_t v = 0; v < self->cfg.validator_count; v++) {
+        uint64_t power = bly_cons_core_power(self->core, v);
+        if (power == self->powers[v])
+            continue;
+        const uint8_t *key = self->cfg.pubkeys[v];
+        bly_log_notice("consensus: validator %u (%02x%02x%02x%02x) has voting power %" PRIu64
+                       " of %" PRIu64 " from height %" PRIu64,
+                       v, key[0], key[1], key[2], key[3], power,
+                       bly_cons_core_total_power(self->core), bly_cons_core_height(self->core));
+        self->powers[v] = power;
+    }
+}
+
 static void
 s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
 {
@@ -274,9 +293,12 @@ s_effects(s_cons_t *self, const bly_cons_effects_t *fx)
             bly_assert(!"unknown effect kind");
         }
     }
-    if (self->flush_count > 0 && !self->failed && s_flush(self) != 0)
+    bool committed = self->flush_count > 0;
+    if (committed && !self->failed && s_flush(self) != 0)
         self->failed = true;
     self->flush_count = 0;
+    if (committed)
+        s_powers_note(self);
 }
 
 static void
@@ -469,8 +491,9 @@ s_dir(const bly_actor_args_t *args, char *dir, size_t size)
     return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -1;
 }
 
-//  The validator set (GENESIS stakes: the set is fixed; slashing burns ledger
-//  stake but does not change voting power), our index, and the timeouts.
+//  The validator set (the genesis's staked keys: membership is fixed; each
+//  one's voting power then follows its ledger stake, bly_cons_app_t.powers),
+//  our index, and the timeouts.
 static int
 s_config(s_cons_t *self, const bly_actor_args_t *args, const bly_ledger_genesis_t *g, char *err,
          size_t es)
@@ -662,7 +685,11 @@ s_cons_new(zsock_t *pipe, const bly_actor_args_t *args, char *err, size_t es)
         }
         if (!self->app || !self->core)
             snprintf(err, es, "bad consensus configuration");
+        for (uint32_t v = 0; self->core && v < self->cfg.validator_count; v++)
+            self->powers[v] = bly_cons_core_power(self->core, v);    //  Genesis.
         rc = self->core ? s_recover(self, dir, err, es) : -1;
+        if (rc == 0)
+            s_powers_note(self);    //  What the replayed blocks changed.
     }
     if (rc == 0 && s_link(self, args, err, es) == 0)
         self->client = bly_sock_server(ZMQ_ROUTER, args->identity, "open", endpoint, err, es);

@@ -15,6 +15,7 @@ struct _bly_kvapp_t {
     uint64_t *balances;          //  Per account.
     uint64_t *nonces;            //  Per account: next nonce expected.
     uint64_t *stakes;            //  Per validator.
+    uint8_t *tombstoned;         //  Per validator: 1 once an equivocation of it committed.
     uint64_t burned;             //  Slashed and destroyed.
     uint64_t applied;            //  Transfers applied.
     uint64_t height;             //  Last applied height.
@@ -29,6 +30,10 @@ struct _bly_kvapp_t {
     //  Scratch state for check and build (allocated once).
     uint64_t *scratch_balances;
     uint64_t *scratch_nonces;
+    uint64_t *scratch_stakes;
+    //  The caller's block store (bly_kvapp_app).
+    uint32_t (*load)(void *store, uint64_t height, uint8_t *buf, uint32_t max);
+    void *store;
 };
 
 static void
@@ -49,6 +54,7 @@ s_rehash(bly_kvapp_t *self)
         bly_cons_put_u64(word, self->stakes[i]);
         bly_sha256_update(&st, word, 8);
     }
+    bly_sha256_update(&st, self->tombstoned, self->validator_count);
     bly_cons_put_u64(word, self->burned);
     bly_sha256_update(&st, word, 8);
     bly_sha256_final(&st, self->hash);
@@ -76,14 +82,16 @@ bly_kvapp_new(uint32_t account_count, uint64_t balance, uint32_t validator_count
     self->balances = calloc(account_count, sizeof(uint64_t));
     self->nonces = calloc(account_count, sizeof(uint64_t));
     self->stakes = calloc(validator_count, sizeof(uint64_t));
+    self->tombstoned = calloc(validator_count, 1);
     self->pool = calloc(mempool_max, sizeof(bly_kvapp_tx_t));
     self->sender_count = calloc(account_count, sizeof(uint32_t));
     self->sender_amount = calloc(account_count, sizeof(uint64_t));
     self->scratch_balances = calloc(account_count, sizeof(uint64_t));
     self->scratch_nonces = calloc(account_count, sizeof(uint64_t));
-    if (!self->balances || !self->nonces || !self->stakes || !self->pool ||
+    self->scratch_stakes = calloc(validator_count, sizeof(uint64_t));
+    if (!self->balances || !self->nonces || !self->stakes || !self->tombstoned || !self->pool ||
         !self->sender_count || !self->sender_amount || !self->scratch_balances ||
-        !self->scratch_nonces) {
+        !self->scratch_nonces || !self->scratch_stakes) {
         bly_kvapp_destroy(&self);
         return NULL;
     }
@@ -102,11 +110,13 @@ bly_kvapp_destroy(bly_kvapp_t **self_p)
     bly_kvapp_t *self = *self_p;
     if (!self)
         return;
+    free(self->scratch_stakes);
     free(self->scratch_nonces);
     free(self->scratch_balances);
     free(self->sender_amount);
     free(self->sender_count);
     free(self->pool);
+    free(self->tombstoned);
     free(self->stakes);
     free(self->nonces);
     free(self->balances);
@@ -137,8 +147,18 @@ bly_kvapp_tx_get(bly_kvapp_tx_t *tx, const uint8_t in[BLY_KVAPP_TX_SIZE])
 static bool
 s_tx_wellformed(const bly_kvapp_t *self, const bly_kvapp_tx_t *tx)
 {
+    if (tx->to == BLY_KVAPP_UNSTAKE)
+        return tx->from < self->validator_count && tx->from < self->account_count &&
+               tx->amount > 0;
     return tx->from < self->account_count && tx->to < self->account_count &&
            tx->from != tx->to && tx->amount > 0;
+}
+
+//  What a pending transaction takes from its sender's balance.
+static uint64_t
+s_tx_spend(const bly_kvapp_tx_t *tx)
+{
+    return tx->to == BLY_KVAPP_UNSTAKE ? 0 : tx->amount;
 }
 
 //  Fair eviction: drop the newest pending transfer of the sender holding
@@ -157,7 +177,7 @@ s_evict_for(bly_kvapp_t *self, uint32_t sender)
             continue;
         //  Its highest nonce is the newest: later nonces depend on earlier ones.
         self->sender_count[worst]--;
-        self->sender_amount[worst] -= self->pool[i].amount;
+        self->sender_amount[worst] -= s_tx_spend(&self->pool[i]);
         memmove(&self->pool[i], &self->pool[i + 1],
                 (self->pool_count - i - 1) * sizeof(bly_kvapp_tx_t));
         self->pool_count--;
@@ -180,14 +200,15 @@ bly_kvapp_submit(bly_kvapp_t *self, const bly_kvapp_tx_t *tx)
         return BLY_KVAPP_ERR_DUPLICATE;
     if (tx->nonce != expect || self->sender_count[from] >= BLY_MEMPOOL_SENDER_TX_MAX)
         return BLY_KVAPP_ERR_NONCE;
-    uint64_t need = self->sender_amount[from] + tx->amount;
-    if (need < tx->amount || need > self->balances[from])
+    uint64_t need = self->sender_amount[from] + s_tx_spend(tx);
+    if (need < self->sender_amount[from] || need > self->balances[from] ||
+        (tx->to == BLY_KVAPP_UNSTAKE && tx->amount > self->stakes[from]))
         return BLY_KVAPP_ERR_FUNDS;
     if (self->pool_count == self->pool_max && !s_evict_for(self, from))
         return BLY_KVAPP_ERR_FULL;
     self->pool[self->pool_count++] = *tx;
     self->sender_count[from]++;
-    self->sender_amount[from] += tx->amount;
+    self->sender_amount[from] = need;
     return BLY_KVAPP_OK;
 }
 
@@ -196,14 +217,25 @@ s_scratch_load(bly_kvapp_t *self)
 {
     memcpy(self->scratch_balances, self->balances, self->account_count * sizeof(uint64_t));
     memcpy(self->scratch_nonces, self->nonces, self->account_count * sizeof(uint64_t));
+    memcpy(self->scratch_stakes, self->stakes, self->validator_count * sizeof(uint64_t));
 }
 
 //  Apply `tx` to the scratch state; false when it does not apply.
 static bool
 s_scratch_apply(bly_kvapp_t *self, const bly_kvapp_tx_t *tx)
 {
-    if (!s_tx_wellformed(self, tx) || tx->nonce != self->scratch_nonces[tx->from] ||
-        tx->amount > self->scratch_balances[tx->from])
+    if (!s_tx_wellformed(self, tx) || tx->nonce != self->scratch_nonces[tx->from])
+        return false;
+    if (tx->to == BLY_KVAPP_UNSTAKE) {
+        //  Validator `from` moves part of its stake to account `from`.
+        if (tx->amount > self->scratch_stakes[tx->from])
+            return false;
+        self->scratch_stakes[tx->from] -= tx->amount;
+        self->scratch_balances[tx->from] += tx->amount;
+        self->scratch_nonces[tx->from]++;
+        return true;
+    }
+    if (tx->amount > self->scratch_balances[tx->from])
         return false;
     self->scratch_balances[tx->from] -= tx->amount;
     self->scratch_balances[tx->to] += tx->amount;
@@ -260,9 +292,10 @@ s_pool_prune(bly_kvapp_t *self)
     for (uint32_t i = 0; i < self->pool_count; i++) {
         const bly_kvapp_tx_t *tx = &self->pool[i];
         uint32_t from = tx->from;
-        uint64_t need = self->sender_amount[from] + tx->amount;
+        uint64_t need = self->sender_amount[from] + s_tx_spend(tx);
         if (tx->nonce != self->nonces[from] + self->sender_count[from] ||
-            need > self->balances[from])
+            need > self->balances[from] ||
+            (tx->to == BLY_KVAPP_UNSTAKE && tx->amount > self->stakes[from]))
             continue;
         self->sender_count[from]++;
         self->sender_amount[from] = need;
@@ -284,13 +317,16 @@ bly_kvapp_apply(void *self_, uint64_t height, const uint8_t *payload, uint32_t s
     //  check() left the result in the scratch state.
     memcpy(self->balances, self->scratch_balances, self->account_count * sizeof(uint64_t));
     memcpy(self->nonces, self->scratch_nonces, self->account_count * sizeof(uint64_t));
+    memcpy(self->stakes, self->scratch_stakes, self->validator_count * sizeof(uint64_t));
     self->applied += size / BLY_KVAPP_TX_SIZE;
     for (uint32_t i = 0; i < offender_count; i++) {
         if (offenders[i] >= self->validator_count)
             return -1;
-        uint64_t cut = self->stakes[offenders[i]] / 100 * self->slash_percent;
+        uint64_t stake = self->stakes[offenders[i]];
+        uint64_t cut = stake / 100 * self->slash_percent + stake % 100 * self->slash_percent / 100;
         self->stakes[offenders[i]] -= cut;
         self->burned += cut;
+        self->tombstoned[offenders[i]] = 1;    //  Power 0 from the next height on.
     }
     self->height = height;
     s_rehash(self);
@@ -334,6 +370,71 @@ bly_kvapp_stake(const bly_kvapp_t *self, uint32_t validator)
 {
     bly_assert(self);
     return validator < self->validator_count ? self->stakes[validator] : 0;
+}
+
+int
+bly_kvapp_set_stakes(bly_kvapp_t *self, const uint64_t *stakes)
+{
+    bly_assert(self && stakes);
+    if (self->height != 0)
+        return -1;
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < self->validator_count; i++) {
+        if (stakes[i] > UINT64_MAX / 2 / self->validator_count)
+            return -1;
+        total += stakes[i];
+    }
+    if (total == 0)
+        return -1;
+    memcpy(self->stakes, stakes, self->validator_count * sizeof(uint64_t));
+    s_rehash(self);
+    return 0;
+}
+
+bool
+bly_kvapp_tombstoned(const bly_kvapp_t *self, uint32_t validator)
+{
+    bly_assert(self);
+    return validator < self->validator_count && self->tombstoned[validator];
+}
+
+uint32_t
+bly_kvapp_powers(void *self_, uint64_t out[BLY_CONS_VALIDATORS_MAX])
+{
+    bly_kvapp_t *self = self_;
+    bly_assert(self && out);
+    for (uint32_t i = 0; i < self->validator_count; i++)
+        out[i] = self->tombstoned[i] ? 0 : self->stakes[i];
+    return self->validator_count;
+}
+
+static int
+s_app_apply(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
+            const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
+            uint8_t app_hash[BLY_CONS_ID_SIZE])
+{
+    (void) evidence;    //  Offenders are punished by validator index.
+    return bly_kvapp_apply(self, height, payload, size, offenders, offender_count, app_hash);
+}
+
+static uint32_t
+s_app_load(void *self_, uint64_t height, uint8_t *buf, uint32_t max)
+{
+    bly_kvapp_t *self = self_;
+    return self->load(self->store, height, buf, max);
+}
+
+bly_cons_app_t
+bly_kvapp_app(bly_kvapp_t *self,
+              uint32_t (*load)(void *store, uint64_t height, uint8_t *buf, uint32_t max),
+              void *store)
+{
+    bly_assert(self && load);
+    self->load = load;
+    self->store = store;
+    return (bly_cons_app_t){.self = self, .build = bly_kvapp_build, .check = bly_kvapp_check,
+                            .apply = s_app_apply, .hash = bly_kvapp_hash,
+                            .load_commit = s_app_load, .powers = bly_kvapp_powers};
 }
 
 uint64_t

@@ -4,24 +4,28 @@
     The application the consensus core commits into until the ledger is
     merged, and the one the simulator uses: numbered accounts with balances
     and nonces, validator stakes, transfers, slashing of proven
-    equivocators. Supply is conserved: balances + stakes + burned never
+    equivocators (burn slash_percent of the stake and tombstone them: power
+    0 from the next height on, forever), unstaking. Supply is conserved: balances + stakes + burned never
     change. The mempool validates against state, bounds its size and the
     pending transactions per sender, and evicts fairly (from the sender
     holding the most) when full.
 
     Transaction (24 bytes, little-endian): u32 from, u32 to, u64 amount,
-    u64 nonce. A block payload is a sequence of transactions.
+    u64 nonce. `to` = BLY_KVAPP_UNSTAKE makes it an unstake: validator
+    `from` moves `amount` of its stake to account `from` (same index; the
+    account's nonce). A block payload is a sequence of transactions.
     ========================================================================= */
 
 #ifndef BLY_KVAPP_H_INCLUDED
 #define BLY_KVAPP_H_INCLUDED
 
-#include "bly_cons_msg.h"
+#include "bly_cons_core.h"
 
 typedef struct _bly_kvapp_t bly_kvapp_t;
 
 #define BLY_KVAPP_TX_SIZE 24
 #define BLY_KVAPP_ACCOUNTS_MAX 4096
+#define BLY_KVAPP_UNSTAKE UINT32_MAX
 
 typedef struct {
     uint32_t from;
@@ -62,6 +66,20 @@ int bly_kvapp_apply(void *self, uint64_t height, const uint8_t *payload, uint32_
                     const uint16_t *offenders, uint32_t offender_count,
                     uint8_t app_hash[BLY_CONS_ID_SIZE]);
 void bly_kvapp_hash(void *self, uint8_t app_hash[BLY_CONS_ID_SIZE]);
+//  bly_cons_app_t.powers: each validator's stake, 0 when tombstoned.
+uint32_t bly_kvapp_powers(void *self, uint64_t out[BLY_CONS_VALIDATORS_MAX]);
+//  The whole bly_cons_app_t over this app (build, check, apply, hash, powers);
+//  committed COMMIT messages for peers that catch up come from the caller's
+//  block store: `load(store, ...)`.
+bly_cons_app_t bly_kvapp_app(bly_kvapp_t *self, uint32_t (*load)(void *store, uint64_t height,
+                                                                 uint8_t *buf, uint32_t max),
+                             void *store);
+
+//  Before the first block: per-validator genesis stakes (validator_count of
+//  them, total > 0). 0, or -1 after a block or for a bad total.
+BLY_MUST_USE int bly_kvapp_set_stakes(bly_kvapp_t *self, const uint64_t *stakes);
+//  True once an equivocation of `validator` committed.
+bool bly_kvapp_tombstoned(const bly_kvapp_t *self, uint32_t validator);
 
 //  Queries.
 uint64_t bly_kvapp_balance(const bly_kvapp_t *self, uint32_t account);

@@ -162,6 +162,12 @@ void bly_ledger_supply(const bly_ledger_t *self, bly_ledger_supply_t *out);
 //  them copied into out (key and stake are what consensus needs). Returns how many
 //  validators there are (may be above max).
 size_t bly_ledger_validators(const bly_ledger_t *self, bly_ledger_account_t *out, size_t max);
+//  True once an equivocation of `key` was committed as consensus evidence
+//  (bly_ledger_block_begin_ev): it is tombstoned for good.
+bool bly_ledger_tombstoned(const bly_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE]);
+//  The stake that votes: the account's stake, 0 when it has none, does not exist
+//  or is tombstoned (consensus voting power follows it, bly_cons_app_t.powers).
+uint64_t bly_ledger_voting_stake(const bly_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE]);
 
 //  Copy an account into *out; 0 when it exists, -1 (and *out zeroed with the key)
 //  when not.
@@ -244,9 +250,10 @@ typedef struct {
 //  one that proves an equivocation (both votes decode, same type prevote or precommit,
 //  same height <= this block, round and validator, different block ids or nil, both
 //  signatures verify against `offender` over the consensus sign bytes of this chain) by
-//  an account with stake, and whose (offender, height, round, step) was never punished
-//  before (by evidence or by a slash transaction), burns slash_bps of the offender's
-//  stake. Any other item is skipped (a committed block is never refused for it: every
+//  an account with stake that is not tombstoned, and whose (offender, height, round,
+//  step) was never punished before (by evidence or by a slash transaction), burns
+//  slash_bps of the offender's stake and tombstones it (bly_ledger_tombstoned: later
+//  items against it are skipped, in this block too). Any other item is skipped (a committed block is never refused for it: every
 //  replica skips the same items). *slashed (may be NULL) counts the punished items.
 BLY_MUST_USE int bly_ledger_block_begin_ev(bly_ledger_t *self, const uint8_t *block,
                                            size_t size, const bly_ledger_evidence_t *evidence,

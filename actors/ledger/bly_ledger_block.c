@@ -131,8 +131,9 @@ s_begin(bly_ledger_t *self, const uint8_t *block, size_t size,
     if (s_check_header(self, b, err, err_size))
         goto out;
     size_t n = bly_ledger_msg_txs_count(b);
-    //  Room for the replay-set entries of the transactions and of the evidence.
-    if (bly_ledger_open(self, n + evidence_count)) {
+    //  Room for the replay-set entries of the transactions and of the evidence
+    //  (two per item: the offence and the tombstone).
+    if (bly_ledger_open(self, n + 2 * evidence_count)) {
         s_fail(err, err_size, "block: out of memory or replay set full");
         goto out;
     }

@@ -7,13 +7,41 @@
     of the block that commits it (bly_ledger_block_begin_ev): it does not
     trust the consensus core's own check, and it punishes each offence
     (offender, height, round, step) at most once, whether it arrives as
-    evidence or as a slash transaction.
+    evidence or as a slash transaction. The first offence committed as
+    evidence also tombstones the offender (a 'T' key in the replay set, so
+    it is part of the app hash and the store): its voting power is 0 from
+    the next height on, forever, and later evidence against it is skipped.
     ========================================================================= */
 
 #include "bly_ledger_internal.h"
 #include "consensus/bly_cons_msg.h"
 
 #include <string.h>
+
+static void
+s_tombstone_key(const uint8_t key[BLY_LEDGER_KEY_SIZE], uint8_t out[32])
+{
+    bly_ledger_seen_key('T', key, BLY_LEDGER_KEY_SIZE, out);
+}
+
+bool
+bly_ledger_tombstoned(const bly_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE])
+{
+    bly_assert(self && key);
+    uint8_t tomb[32];
+    s_tombstone_key(key, tomb);
+    return bly_ledger_seen_has(self, tomb);
+}
+
+uint64_t
+bly_ledger_voting_stake(const bly_ledger_t *self, const uint8_t key[BLY_LEDGER_KEY_SIZE])
+{
+    bly_assert(self && key);
+    int64_t at = bly_ledger_find(self, key);
+    if (at < 0 || bly_ledger_tombstoned(self, key))
+        return 0;
+    return self->slots[at].a.stake;
+}
 
 void
 bly_ledger_offence_key(const uint8_t offender[32], uint64_t height, uint32_t round, uint8_t step,
@@ -66,18 +94,23 @@ bly_ledger_evidence_apply(bly_ledger_t *self, const bly_ledger_evidence_t *ev, c
     int64_t at = bly_ledger_find(self, ev->offender);
     if (at < 0 || self->slots[at].a.stake == 0)
         return bly_ledger_fail(err, es, "offender has no stake");
+    if (bly_ledger_tombstoned(self, ev->offender))
+        return bly_ledger_fail(err, es, "offender is tombstoned (punished before)");
     bly_ledger_offence_key(ev->offender, a.height, (uint32_t) a.round, step, seen);
     if (bly_ledger_seen_has(self, seen))
         return bly_ledger_fail(err, es, "offence already punished");
     if (!bly_cons_vote_verify(&a, self->genesis.chain_id, ev->offender) ||
         !bly_cons_vote_verify(&b, self->genesis.chain_id, ev->offender))
         return bly_ledger_fail(err, es, "a vote signature does not verify");
-    //  bly_ledger_block_begin_ev reserved a replay-set entry for each evidence item.
+    //  bly_ledger_block_begin_ev reserved two replay-set entries per evidence item.
     uint64_t cut = bly_ledger_mul_bps(self->slots[at].a.stake, self->genesis.slash_bps);
     bly_ledger_account_t *acc = bly_ledger_touch(self, ev->offender);
     acc->stake -= cut;
     self->total_stake -= cut;
     self->burned += cut;
     bly_ledger_seen_add(self, seen);
+    uint8_t tomb[32];
+    s_tombstone_key(ev->offender, tomb);
+    bly_ledger_seen_add(self, tomb);
     return 0;
 }

@@ -22,7 +22,13 @@
 #define S_BENCH_ACCOUNTS 1024
 #define S_BENCH_TRACK (1u << 21)
 #define S_BALANCE 1000000ull
-#define S_STAKE 1000000ull
+//  Stake per unit of genesis power (1..5 units). Small: the stakes are the
+//  voting powers unscaled, and the test-only 2f quorum (f = (total - 1) / 3)
+//  is only weaker than 2f+1 at such a granularity (2 of 4 equal validators).
+#define S_STAKE 2ull
+//  Unstakes are 1..2 of this; a committed offence burns half the stake.
+#define S_UNSTAKE_UNIT 1ull
+#define S_SLASH_PERCENT 50
 #define S_HEIGHTS_MAX 4096
 #define S_SIGNED_CAP (1u << 15)
 #define S_LIVENESS_MS 60000
@@ -64,6 +70,8 @@ typedef struct {
     uint8_t pk[32];
     uint8_t sk[64];
     bool byzantine;
+    bool sly;                    //  Byzantine that never equivocates (never tombstoned):
+                                 //  it votes for its alternative proposal instead.
     uint32_t epoch;              //  Incarnation: bumps at every crash.
     int64_t paused_until;        //  Deliveries and timers wait until then.
     int64_t clock_offset;        //  Local clock = offset + t * rate / 1000.
@@ -117,6 +125,13 @@ typedef struct {
     bool partitioned;
     int64_t heal_at;
     uint64_t heal_height;    //  Target height for liveness.
+    //  Stakes: genesis per validator, byzantine and honest sums, unstakes
+    //  submitted so far (bounded so byzantine power stays below a third).
+    uint64_t stakes[S_NODES_MAX];
+    uint64_t byz_stake;
+    uint64_t honest_stake;
+    uint64_t unstake_submitted;
+    bool unstaking;          //  This seed's clients also unstake honest validators.
     //  Invariant books.
     uint8_t decided[S_HEIGHTS_MAX][32];
     bool has_decided[S_HEIGHTS_MAX];
@@ -305,36 +320,6 @@ s_load_commit(void *self, uint64_t height, uint8_t *buf, uint32_t max)
 }
 
 //  --------------------------------------------------------------------------
-//  The application seen by a core: the node's kvapp and block store.
-
-static uint32_t
-s_app_build(void *self, uint64_t height, uint8_t *payload, uint32_t max)
-{
-    return bly_kvapp_build(((s_node_t *) self)->app, height, payload, max);
-}
-
-static int
-s_app_check(void *self, uint64_t height, const uint8_t *payload, uint32_t size)
-{
-    return bly_kvapp_check(((s_node_t *) self)->app, height, payload, size);
-}
-
-static int
-s_app_apply(void *self, uint64_t height, const uint8_t *payload, uint32_t size,
-            const uint16_t *offenders, uint32_t offender_count, const uint8_t *evidence,
-            uint8_t app_hash[32])
-{
-    (void) evidence;   //  The transfer application punishes by validator index.
-    return bly_kvapp_apply(((s_node_t *) self)->app, height, payload, size, offenders,
-                           offender_count, app_hash);
-}
-
-static void
-s_app_hash(void *self, uint8_t app_hash[32])
-{
-    bly_kvapp_hash(((s_node_t *) self)->app, app_hash);
-}
-
 static int64_t
 s_local_now(const s_node_t *node, int64_t t)
 {
@@ -352,17 +337,18 @@ s_boot(s_sim_t *sim, int32_t i)
     s_node_t *node = &sim->nodes[i];
     bly_assert(!node->core);
     bool bench = sim->opt.bench_rate > 0;
-    node->app = bly_kvapp_new(sim->accounts, S_BALANCE, sim->n, S_STAKE, 10,
+    node->app = bly_kvapp_new(sim->accounts, S_BALANCE, sim->n, S_STAKE, S_SLASH_PERCENT,
                               bench ? BLY_MEMPOOL_TX_MAX : 256, bench ? 4096 : 64);
     bly_assert(node->app);
-    bly_cons_app_t app = {.self = node, .build = s_app_build, .check = s_app_check,
-                          .apply = s_app_apply, .hash = s_app_hash, .load_commit = s_load_commit};
+    int rc = bly_kvapp_set_stakes(node->app, sim->stakes);
+    bly_assert(rc == 0);
+    bly_cons_app_t app = bly_kvapp_app(node->app, s_load_commit, node);
     bly_cons_config_t cfg = sim->cfg;
     cfg.self_index = i;
     node->core = bly_cons_core_new(&cfg, node->sk, app);
     bly_assert(node->core);
     for (uint32_t h = 0; h < node->commit_count; h++) {
-        int rc = bly_cons_core_replay_commit(node->core, node->commits[h].data,
+        rc = bly_cons_core_replay_commit(node->core, node->commits[h].data,
                                              node->commits[h].size);
         if (rc != 0)
             s_fail(sim, "node %d: stored commit %u does not replay", i, h + 1);
@@ -370,12 +356,12 @@ s_boot(s_sim_t *sim, int32_t i)
     //  The signing guard is always loaded first (a real shell keeps it in
     //  its own file); the WAL then restores the rest of the current height.
     if (node->guard) {
-        int rc = bly_cons_core_replay_guard(node->core, node->guard, node->guard_size);
+        rc = bly_cons_core_replay_guard(node->core, node->guard, node->guard_size);
         if (rc != 0)
             s_fail(sim, "node %d: its signing guard record does not replay", i);
     }
     for (uint32_t r = 0; r < node->wal_count; r++) {
-        int rc = bly_cons_core_replay_wal(node->core, node->wal[r].data, node->wal[r].size);
+        rc = bly_cons_core_replay_wal(node->core, node->wal[r].data, node->wal[r].size);
         if (rc != 0)
             s_fail(sim, "node %d: WAL record %u does not replay", i, r);
     }
@@ -392,6 +378,11 @@ s_crash(s_sim_t *sim, int32_t i)
     s_node_t *node = &sim->nodes[i];
     if (!node->core)
         return;
+    //  A replica with a third of the power or more may hold blocks no one else
+    //  stored (tombstones and unstakes concentrate power): wiping it would
+    //  lose decisions, which no protocol survives. Only the others are wiped.
+    bool wipeable = 3 * bly_cons_core_power(node->core, (uint32_t) i) <
+                    bly_cons_core_total_power(node->core);
     bly_cons_core_destroy(&node->core);
     bly_kvapp_destroy(&node->app);
     node->epoch++;
@@ -407,7 +398,7 @@ s_crash(s_sim_t *sim, int32_t i)
     sim->res->crashes++;
     //  Sometimes the disk is wiped too (all but the signing guard): the node
     //  must resync every block with verified commits.
-    if (sim->faults && s_chance_pm(sim, 250)) {
+    if (sim->faults && s_chance_pm(sim, 250) && wipeable) {
         S_TRACE(sim, "node %d loses its block store and WAL", i);
         s_records_free(node->commits, &node->commit_count);
         s_records_free(node->wal, &node->wal_count);
@@ -504,6 +495,31 @@ s_check_commit(s_sim_t *sim, int32_t i, const uint8_t *data, size_t size)
             msg.vote.round);
 }
 
+//  The core's voting powers are the application's stakes after the last
+//  block, scaled (also after a restart, a replay or a sync), and the
+//  byzantine replicas hold less than a third of them.
+static void
+s_check_powers(s_sim_t *sim, int32_t i)
+{
+    s_node_t *node = &sim->nodes[i];
+    uint64_t stakes[BLY_CONS_VALIDATORS_MAX] = {0}, powers[BLY_CONS_VALIDATORS_MAX] = {0};
+    uint32_t n = bly_kvapp_powers(node->app, stakes);
+    uint64_t total = bly_cons_powers_scale(stakes, n, powers);
+    uint64_t byz = 0;
+    for (uint32_t v = 0; v < n; v++) {
+        if (total > 0 && bly_cons_core_power(node->core, v) != powers[v])
+            s_fail(sim, "node %d: power of validator %u is %llu, its stake says %llu", i, v,
+                   (unsigned long long) bly_cons_core_power(node->core, v),
+                   (unsigned long long) powers[v]);
+        if (sim->nodes[v].byzantine)
+            byz += bly_cons_core_power(node->core, v);
+    }
+    if (3 * byz >= bly_cons_core_total_power(node->core))
+        s_fail(sim, "node %d: byzantine power %llu is a third of %llu or more", i,
+               (unsigned long long) byz,
+               (unsigned long long) bly_cons_core_total_power(node->core));
+}
+
 //  App hash equality and conservation on an honest node after each event.
 static void
 s_check_state(s_sim_t *sim, int32_t i)
@@ -524,6 +540,7 @@ s_check_state(s_sim_t *sim, int32_t i)
     }
     if (bly_kvapp_supply(node->app) != sim->supply)
         s_fail(sim, "supply not conserved on node %d", i);
+    s_check_powers(sim, i);
 }
 
 //  --------------------------------------------------------------------------
@@ -581,6 +598,21 @@ s_byz_vote(s_sim_t *sim, int32_t i, const bly_cons_msg_t *msg, const uint8_t *da
     bly_cons_msg_t alt = *msg;
     bly_cons_vote_t *v = &alt.vote;
     bool have_alt = node->alt_height == v->height && node->alt_round == v->round;
+    if (node->sly) {
+        //  One vote to everyone: for the alternative proposal when there is one.
+        if (!have_alt || (v->has_id && memcmp(v->id, node->alt_id, 32) == 0))
+            return false;
+        v->has_id = true;
+        memcpy(v->id, node->alt_id, 32);
+        bly_cons_vote_sign(v, sim->cfg.chain_id, node->sk);
+        uint8_t out[2 + BLY_CONS_VOTE_SIZE];
+        size_t alt_size = bly_cons_msg_encode(&alt, out, sizeof(out));
+        bly_assert(alt_size > 0);
+        S_TRACE(sim, "sly byzantine node %d votes type %u for its alternative at height %llu",
+                i, v->type, (unsigned long long) v->height);
+        s_send_split(sim, i, out, alt_size, out, alt_size);
+        return true;
+    }
     if (have_alt && (!v->has_id || memcmp(v->id, node->alt_id, 32) != 0)) {
         v->has_id = true;
         memcpy(v->id, node->alt_id, 32);
@@ -714,7 +746,8 @@ s_world_validators(s_sim_t *sim)
     bool equal = s_below(sim, 2) == 0;
     uint64_t total = 0;
     for (uint32_t i = 0; i < sim->n; i++) {
-        sim->cfg.powers[i] = equal ? 1 : 1 + s_below(sim, 5);
+        sim->stakes[i] = S_STAKE * (equal ? 1 : 1 + s_below(sim, 5));
+        sim->cfg.powers[i] = sim->stakes[i];
         total += sim->cfg.powers[i];
     }
     //  Byzantine replicas: at most two, strictly less than a third of the power.
@@ -729,6 +762,11 @@ s_world_validators(s_sim_t *sim)
             sim->res->byzantine++;
         }
     }
+    for (uint32_t i = 0; i < sim->n; i++)
+        sim->nodes[i].sly = sim->nodes[i].byzantine && s_below(sim, 2) == 0;
+    sim->byz_stake = byz_power;
+    sim->honest_stake = total - byz_power;
+    sim->unstaking = s_below(sim, 2) == 0;
     sim->cfg.validator_count = sim->n;
     sim->res->validators = sim->n;
     for (uint32_t i = 0; i < sim->n; i++) {
@@ -783,7 +821,8 @@ s_world_bench_validators(s_sim_t *sim)
     sim->res->validators = 4;
     for (uint32_t i = 0; i < sim->n; i++) {
         s_node_t *node = &sim->nodes[i];
-        sim->cfg.powers[i] = 1;
+        sim->stakes[i] = S_STAKE;
+        sim->cfg.powers[i] = S_STAKE;
         uint8_t seed[32] = {(uint8_t) (i + 1)};
         crypto_sign_seed_keypair(node->pk, node->sk, seed);
         memcpy(sim->cfg.pubkeys[i], node->pk, 32);
@@ -839,7 +878,9 @@ s_world_new(s_sim_t *sim)
     } else {
         s_world_validators(sim);
     }
-    sim->supply = sim->accounts * S_BALANCE + sim->n * S_STAKE;
+    sim->supply = sim->accounts * S_BALANCE;
+    for (uint32_t i = 0; i < sim->n; i++)
+        sim->supply += sim->stakes[i];
     if (sim->opt.bench_rate > 0)
         s_world_bench(sim);
     else
@@ -952,6 +993,30 @@ s_bench_summarise(s_sim_t *sim)
     sim->res->finality_max_ms = sim->latencies[sim->latency_count - 1];
 }
 
+//  An honest validator unstakes part of its stake through `node`'s mempool,
+//  only while every unstake submitted so far (all of them committing, the
+//  worst case) keeps 2 x byzantine < honest - unstaked: then the byzantine
+//  power (never above its genesis share) stays below a third of the total
+//  at every height. At most a third of the honest stake leaves (a validator
+//  may reach stake 0: power 0).
+static void
+s_unstake(s_sim_t *sim, s_node_t *node)
+{
+    uint32_t v = (uint32_t) s_below(sim, sim->n);
+    uint64_t amount = S_UNSTAKE_UNIT * (1 + s_below(sim, 2));
+    if (!node->core || node->byzantine || sim->nodes[v].byzantine ||
+        2 * sim->byz_stake + sim->unstake_submitted + amount >= sim->honest_stake ||
+        3 * (sim->unstake_submitted + amount) > sim->honest_stake)
+        return;
+    bly_kvapp_tx_t tx = {.from = v, .to = BLY_KVAPP_UNSTAKE, .amount = amount};
+    tx.nonce = bly_kvapp_next_nonce(node->app, v);
+    if (bly_kvapp_submit(node->app, &tx) != BLY_KVAPP_OK)
+        return;
+    sim->unstake_submitted += amount;
+    S_TRACE(sim, "validator %u unstakes %llu via node %d", v, (unsigned long long) amount,
+            (int) (node - sim->nodes));
+}
+
 static void
 s_on_client(s_sim_t *sim)
 {
@@ -961,7 +1026,9 @@ s_on_client(s_sim_t *sim)
     }
     int32_t i = (int32_t) s_below(sim, sim->n);
     s_node_t *node = &sim->nodes[i];
-    if (node->core && !node->byzantine) {
+    if (sim->unstaking && s_chance_pm(sim, 100)) {
+        s_unstake(sim, node);
+    } else if (node->core && !node->byzantine) {
         bly_kvapp_tx_t tx = {.from = (uint32_t) s_below(sim, sim->accounts),
                              .amount = 1 + s_below(sim, 100)};
         tx.to = (tx.from + 1 + (uint32_t) s_below(sim, sim->accounts - 1)) % sim->accounts;
@@ -1110,6 +1177,13 @@ s_summarise(s_sim_t *sim)
                     offences += hdr.evidence_count;
             }
             sim->res->evidence = offences;
+            sim->res->tombstoned = 0;
+            sim->res->unstaked = 0;
+            for (uint32_t v = 0; v < sim->n; v++) {
+                sim->res->tombstoned += bly_kvapp_tombstoned(node->app, v);
+                if (!sim->nodes[v].byzantine)
+                    sim->res->unstaked += sim->stakes[v] - bly_kvapp_stake(node->app, v);
+            }
         }
     }
     sim->res->height = low == UINT64_MAX ? 0 : low;

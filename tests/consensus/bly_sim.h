@@ -45,6 +45,8 @@ typedef struct {
     uint64_t equivocations; //  Conflicting votes sent by byzantine replicas.
     uint64_t evidence;      //  Offences committed (slashes applied).
     uint64_t transfers;     //  Transfers committed.
+    uint64_t tombstoned;    //  Validators tombstoned (power 0) by committed evidence.
+    uint64_t unstaked;      //  Stake moved out by committed unstakes (power changes).
     int64_t end_ms;         //  Virtual time at the end.
     int64_t finality_p50_ms;   //  Bench: submit-to-commit, virtual time.
     int64_t finality_p99_ms;

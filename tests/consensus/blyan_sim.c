@@ -73,6 +73,7 @@ main(int argc, char **argv)
     if (opt.bench_rate > 0)
         return s_bench(&opt);
     unsigned long long failed = 0, heights = 0, crashes = 0, wipes = 0, equivocations = 0, evidence = 0;
+    unsigned long long tombstoned = 0, unstaked = 0;
     unsigned long long first = opt.seed;
     for (unsigned long long k = 0; k < seeds; k++) {
         opt.seed = first + k;
@@ -89,10 +90,14 @@ main(int argc, char **argv)
         wipes += res.wipes;
         equivocations += res.equivocations;
         evidence += res.evidence;
+        tombstoned += res.tombstoned;
+        unstaked += res.unstaked;
     }
     printf("blyan-sim: %llu seeds from %llu, %llu failed; %llu heights, %llu crashes (%llu wiped), "
-           "%llu equivocations sent, %llu offences committed%s\n",
-           seeds, first, failed, heights, crashes, wipes, equivocations, evidence,
+           "%llu equivocations sent, %llu offences committed, %llu validators tombstoned, "
+           "%llu stake unstaked%s\n",
+           seeds, first, failed, heights, crashes, wipes, equivocations, evidence, tombstoned,
+           unstaked,
            opt.quorum_broken ? " (broken 2f quorum)" : "");
     return failed > 0 ? 1 : 0;
 }

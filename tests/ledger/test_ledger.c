@@ -926,11 +926,55 @@ START_TEST(test_evidence)
     size_t size;
     uint8_t *tx = s_slash(3, 1, ha, sa, hb, sb, &size);
     s_rejected(l, tx, size, "already committed");
-    //  A nil prevote against a prevote for a block is an equivocation too.
+    ck_assert_uint_eq(fx_total(l), total);
+    bly_ledger_destroy(&l);
+}
+END_TEST
+
+//  The first committed offence tombstones the offender: no voting stake, and a
+//  further offence of it is skipped (punished once, like CometBFT's tombstone).
+START_TEST(test_tombstone)
+{
+    bly_ledger_t *l = s_new(4, 2);
+    uint64_t total = fx_total(l);
+    for (int i = 0; i < 8; i++)
+        ck_assert_uint_eq(s_block_ev(l, NULL, 0), 0);
+    enum { P = BLY_CONS_PREVOTE, C = BLY_CONS_PRECOMMIT };
+    static const uint8_t x[32] = {1}, y[32] = {2};
+    uint8_t a[BLY_CONS_VOTE_SIZE], b[BLY_CONS_VOTE_SIZE];
+    bly_ledger_evidence_t ev = {.vote_a = a, .vote_b = b};
+    memcpy(ev.offender, s_k.pk[1], 32);
+    ck_assert(!bly_ledger_tombstoned(l, s_k.pk[1]));
+    ck_assert_uint_eq(bly_ledger_voting_stake(l, s_k.pk[1]), 1000);
+    s_cons_vote(a, 1, C, 9, 0, x);
+    s_cons_vote(b, 1, C, 9, 0, y);
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 1);
+    ck_assert_uint_eq(s_stake(l, 1), 950);
+    ck_assert(bly_ledger_tombstoned(l, s_k.pk[1]));
+    ck_assert(!bly_ledger_tombstoned(l, s_k.pk[0]));
+    ck_assert_uint_eq(bly_ledger_voting_stake(l, s_k.pk[1]), 0);
+    ck_assert_uint_eq(bly_ledger_voting_stake(l, s_k.pk[0]), 1000);
+    ck_assert_uint_eq(bly_ledger_voting_stake(l, s_k.pk[2]), 0);   //  No stake.
     s_cons_vote(a, 1, P, 3, 2, NULL);
     s_cons_vote(b, 1, P, 3, 2, y);
-    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 1);
-    ck_assert_uint_eq(s_stake(l, 1), 903);   //  950 - floor(950 x 5 %).
+    ck_assert_uint_eq(s_block_ev(l, &ev, 1), 0);
+    ck_assert_uint_eq(s_stake(l, 1), 950);
+    //  A nil prevote against a prevote for a block is an equivocation too; two
+    //  offences of one validator in one block: the first punishes and tombstones.
+    bly_ledger_evidence_t ev0[2] = {ev, ev};
+    memcpy(ev0[0].offender, s_k.pk[0], 32);
+    uint8_t c[BLY_CONS_VOTE_SIZE], d[BLY_CONS_VOTE_SIZE];
+    memcpy(ev0[1].offender, s_k.pk[0], 32);
+    ev0[1].vote_a = c;
+    ev0[1].vote_b = d;
+    s_cons_vote(a, 0, P, 3, 2, NULL);
+    s_cons_vote(b, 0, P, 3, 2, y);
+    s_cons_vote(c, 0, C, 3, 2, x);
+    s_cons_vote(d, 0, C, 3, 2, y);
+    ck_assert_uint_eq(s_block_ev(l, ev0, 2), 1);
+    ck_assert_uint_eq(s_stake(l, 0), 950);
+    ck_assert(bly_ledger_tombstoned(l, s_k.pk[0]));
+    ck_assert_uint_eq(bly_ledger_voting_stake(l, s_k.pk[0]), 0);
     ck_assert_uint_eq(fx_total(l), total);
     bly_ledger_destroy(&l);
 }
@@ -1060,6 +1104,7 @@ s_suite(void)
     tcase_add_test(tc, test_pol_hostile);
     tcase_add_test(tc, test_slash);
     tcase_add_test(tc, test_evidence);
+    tcase_add_test(tc, test_tombstone);
     tcase_add_test(tc, test_proof);
     tcase_add_test(tc, test_random_workload);
     suite_add_tcase(s, tc);

@@ -7,7 +7,8 @@
 # exactly once (the sink and every client hold exactly what the acknowledged transfers
 # imply: a lost one or a double one would differ), all replicas agree on the block and
 # the app hash at common heights, an equivocation by one validator's key is slashed by every
-# ledger exactly once, and `testnet stop` leaves no process.
+# ledger exactly once and takes its voting power (tombstone), and `testnet stop` leaves
+# no process.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD="${BLY_BUILD_DIR:-$PWD/build}"
@@ -148,6 +149,13 @@ for v in 1 2 3 4; do
   for _ in $(seq 1 100); do [ "$(stake "$v")" = 950000 ] && break; sleep 0.2; done
   [ "$(stake "$v")" = 950000 ] || fail "validator$v: validator4's stake is $(stake "$v"), not 950000"
 done
+# ...and tombstoned it: every replica logs validator4's voting power 0 from then on.
+P4=${ID[4]:0:8}
+for v in 1 2 3 4; do
+  for _ in $(seq 1 50); do grep -q "($P4) has voting power 0 of" "$DIR/validator$v/node.log" && break; sleep 0.2; done
+  grep -q "($P4) has voting power 0 of" "$DIR/validator$v/node.log" \
+    || fail "validator$v: validator4 kept its voting power after the evidence committed"
+done
 "$BUILD/tests/consensus/cons_equivocate" "$DIR" 4 2 || fail "cons_equivocate (again)"
 TARGET=$(( $(height 1) + 2 ))
 for _ in $(seq 1 100); do [ "$(height 1)" -ge "$TARGET" ] && break; sleep 0.2; done
@@ -162,4 +170,4 @@ H0=$(height 1); sleep 3; H1=$(height 1)
 for v in 1 2 3 4; do
   pgrep -f "$DIR/validator$v/manifest.zpl" >/dev/null && fail "validator$v still runs after stop"
 done
-echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync); 3 transfers in flight committed; an equivocation slashed validator4 once; idle: $(( H1 - H0 )) blocks in 3 s"
+echo "consensus.sh: $ACKED transfers acknowledged and committed exactly once; 4 replicas agree up to height $LOW (kill -9 + restart, SIGSTOP/SIGCONT, wipe + resync); 3 transfers in flight committed; an equivocation slashed validator4 once and took its voting power; idle: $(( H1 - H0 )) blocks in 3 s"
