@@ -40,11 +40,13 @@ cpu_ticks() {
 run() {
   local c0 c1 load out n hz
   hz=$(getconf CLK_TCK)
+  local cal
+  cal=$("$B/tests/consensus/cons_bench" calibrate)
   c0=$(cpu_ticks); load=$(cut -d' ' -f1 /proc/loadavg)
   out=$("$B/tests/consensus/cons_bench" run "$D" "${CLIENTS:-1000}" "$@")
   c1=$(cpu_ticks)
   n=$(echo "$out" | sed -n 's/.*committed \([0-9]*\) in.*/\1/p')
-  echo "[$TAG $(date -u +%T) load $load] $out | replica CPU $(( (c1 - c0) * 1000 / hz )) ms" \
+  echo "[$TAG $(date -u +%T) load $load verify $cal us] $out | replica CPU $(( (c1 - c0) * 1000 / hz )) ms" \
        "= $(( (c1 - c0) * 1000000 / hz / (${n:-0} > 0 ? n : 1) )) us/tx"
 }
 # IDLE=S: before the runs, the replicas' CPU and the blocks they make in S idle seconds.
@@ -64,10 +66,12 @@ fi
 for r in $RATES; do run "$r" "$SECS"; done
 KILLED=
 if [ -n "${KILL_DURING:-}" ]; then
-  ( sleep "${KILL_AFTER:-3}"; kill -9 "${PIDS[2]}" ) &
+  VICTIM=${PIDS[2]}
+  PIDS[2]=0   #  Its CPU is not counted in this run (it vanishes with the process).
+  ( sleep "${KILL_AFTER:-3}"; kill -9 "$VICTIM" ) &
   run "$KILL_DURING" "$SECS" 2
   wait
-  PIDS[2]=0; KILLED=1
+  KILLED=1
 fi
 if [ -n "${DEAD:-}" ]; then
   [ -n "$KILLED" ] || "$B/blyan" testnet kill --dir "$D" validator2 >/dev/null
