@@ -9,13 +9,14 @@
 # killed during a run is not counted).
 # A benchmark, not a test.
 #   tests/consensus/cons_bench.sh BUILD_DIR TAG "RATE..." [SECONDS]
-#   env: DEAD="RATE...", KILL_DURING=RATE, KILL_AFTER=S, IDLE=S (idle CPU first), INFLIGHT=N (transfers in flight
+#   env: DEAD="RATE...", KILL_DURING=RATE, KILL_AFTER=S, IDLE=S (idle CPU first),
+#        BENCH_TMP=DIR (where the testnet lives, default /tmp), INFLIGHT=N (transfers in flight
 #        per client, default 1), TIMEOUT_COMMIT_MS=N (written into the four manifests),
 #        CLIENTS=N funded clients (default 1000; the offered rate is capped near
 #        CLIENTS x INFLIGHT / finality)
 set -u
 B=$1; TAG=$2; RATES=$3; SECS=${4:-8}
-D=$(mktemp -d "/tmp/cons-bench-$TAG.XXXXXX")
+D=$(mktemp -d "${BENCH_TMP:-/tmp}/cons-bench-$TAG.XXXXXX")
 trap '"$B/blyan" testnet stop --dir "$D" >/dev/null 2>&1; rm -rf "$D"' EXIT
 cd "$(dirname "$0")/../.."
 BASE=$(python3 tools/free_ports.py 30)
