@@ -851,27 +851,45 @@ s_lrep_powers_check(s_lrep_t *reps)
     bly_ledger_destroy(&fresh.ledger);
 }
 
-//  Four replicas over four ledgers of one genesis (validators funded and staked).
-static void
-s_lrep_setup(s_lrep_t reps[4], int64_t idle_ms)
+//  The "ledger-chain" genesis of the ledger tests: first `validators` accounts with
+//  the validators' keys (s_pk) and `stake` each, then `extra` accounts whose Ed25519
+//  seeds are (i, i >> 8, tag), their secret keys into `sk` (may be NULL); all funded.
+static bly_ledger_genesis_t *
+s_genesis(uint32_t validators, uint64_t stake, uint32_t extra, uint8_t tag, uint8_t (*sk)[64])
 {
-    s_keys();
     static bly_ledger_genesis_t g;
     memset(&g, 0, sizeof(g));
     strcpy(g.chain_id, "ledger-chain");
     g.min_fee = 1;
     g.slash_bps = 1000;
     g.delta_norm_cap = 1.0f;
-    g.account_count = 4;
-    for (int i = 0; i < 4; i++) {
-        memcpy(g.accounts[i].key, s_pk[i], 32);
+    g.account_count = validators + extra;
+    for (uint32_t i = 0; i < validators + extra; i++) {
         g.accounts[i].balance = 1000000;
-        g.accounts[i].stake = 1000;
+        if (i < validators) {
+            memcpy(g.accounts[i].key, s_pk[i], 32);
+            g.accounts[i].stake = stake;
+            continue;
+        }
+        uint32_t k = i - validators;
+        uint8_t seed[32] = {(uint8_t) k, (uint8_t) (k >> 8), tag}, sec[64];
+        crypto_sign_seed_keypair(g.accounts[i].key, sec, seed);
+        if (sk)
+            memcpy(sk[k], sec, 64);
     }
+    return &g;
+}
+
+//  Four replicas over four ledgers of one genesis (validators funded and staked).
+static void
+s_lrep_setup(s_lrep_t reps[4], int64_t idle_ms)
+{
+    s_keys();
+    const bly_ledger_genesis_t *g = s_genesis(4, 1000, 0, 0, NULL);
     memset(reps, 0, 4 * sizeof(*reps));
     s_lq_head = s_lq_tail = 0;
     for (int32_t i = 0; i < 4; i++) {
-        reps[i].ledger = bly_ledger_new(&g);
+        reps[i].ledger = bly_ledger_new(g);
         ck_assert_ptr_nonnull(reps[i].ledger);
         reps[i].app = bly_cons_ledger_new(reps[i].ledger, s_pk[i], s_lrep_load, &reps[i]);
         ck_assert_ptr_nonnull(reps[i].app);
@@ -1076,18 +1094,7 @@ s_pool_offer(bly_cons_ledger_t *app, uint64_t nonce, uint64_t amount, char *err,
 START_TEST(test_ledger_mempool_pipeline)
 {
     s_keys();
-    static bly_ledger_genesis_t g;
-    memset(&g, 0, sizeof(g));
-    strcpy(g.chain_id, "ledger-chain");
-    g.min_fee = 1;
-    g.delta_norm_cap = 1.0f;
-    g.account_count = 2;
-    for (int i = 0; i < 2; i++) {
-        memcpy(g.accounts[i].key, s_pk[i], 32);
-        g.accounts[i].balance = 1000000;
-        g.accounts[i].stake = 1000;
-    }
-    bly_ledger_t *l = bly_ledger_new(&g);
+    bly_ledger_t *l = bly_ledger_new(s_genesis(2, 1000, 0, 0, NULL));
     ck_assert_ptr_nonnull(l);
     bly_cons_ledger_t *pool = bly_cons_ledger_new(l, s_pk[0], s_lrep_load, NULL);
     ck_assert_ptr_nonnull(pool);
@@ -1140,27 +1147,12 @@ END_TEST
 START_TEST(test_ledger_mempool_fair_eviction)
 {
     enum { SENDERS = BLY_MEMPOOL_TX_MAX / BLY_MEMPOOL_SENDER_TX_MAX + 1 };
-    static uint8_t pk[SENDERS][32], sk[SENDERS][64];
-    static bly_ledger_genesis_t g;
-    memset(&g, 0, sizeof(g));
-    strcpy(g.chain_id, "ledger-chain");
-    g.min_fee = 1;
-    g.delta_norm_cap = 1.0f;
-    g.account_count = SENDERS + 1;
-    for (int i = 0; i <= SENDERS; i++) {
-        uint8_t seed[32] = {(uint8_t) i, (uint8_t) (i >> 8), 0x5e};
-        uint8_t pub[32], sec[64];
-        crypto_sign_seed_keypair(pub, sec, seed);
-        if (i < SENDERS) {
-            memcpy(pk[i], pub, 32);
-            memcpy(sk[i], sec, 64);
-        }
-        memcpy(g.accounts[i].key, pub, 32);   //  The last one is the sink.
-        g.accounts[i].balance = 1000000;
-    }
-    bly_ledger_t *l = bly_ledger_new(&g);
+    static uint8_t sk[SENDERS + 1][64];
+    //  The senders, then the sink.
+    const bly_ledger_genesis_t *g = s_genesis(0, 0, SENDERS + 1, 0x5e, sk);
+    bly_ledger_t *l = bly_ledger_new(g);
     ck_assert_ptr_nonnull(l);
-    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g->accounts[SENDERS].key, s_lrep_load, NULL);
     ck_assert_ptr_nonnull(pool);
     static uint8_t *txs[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
     static size_t sizes[SENDERS][BLY_MEMPOOL_SENDER_TX_MAX];
@@ -1168,7 +1160,7 @@ START_TEST(test_ledger_mempool_fair_eviction)
     for (int i = 0; i < SENDERS; i++)
         for (int k = 0; k < BLY_MEMPOOL_SENDER_TX_MAX; k++)
             ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) k + 1, 1,
-                                                      g.accounts[SENDERS].key, 5, &txs[i][k],
+                                                      g->accounts[SENDERS].key, 5, &txs[i][k],
                                                       &sizes[i][k]), 0);
     //  All senders but the last fill the pool, each to its share.
     for (int i = 0; i < SENDERS - 1; i++)
@@ -1213,23 +1205,11 @@ END_TEST
 START_TEST(test_ledger_mempool_random)
 {
     enum { SENDERS = 12, NONCES = 48, POOL = 40, OPS = 3000 };
-    static bly_ledger_genesis_t g;
-    memset(&g, 0, sizeof(g));
-    strcpy(g.chain_id, "ledger-chain");
-    g.min_fee = 1;
-    g.delta_norm_cap = 1.0f;
-    g.account_count = SENDERS + 1;
-    static uint8_t sk[SENDERS][64];
-    for (int i = 0; i <= SENDERS; i++) {
-        uint8_t seed[32] = {(uint8_t) i, 0x77}, pub[32], sec[64];
-        crypto_sign_seed_keypair(pub, sec, seed);
-        if (i < SENDERS)
-            memcpy(sk[i], sec, 64);
-        memcpy(g.accounts[i].key, pub, 32);
-        g.accounts[i].balance = 1000000;
-    }
-    bly_ledger_t *l = bly_ledger_new(&g);
-    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g.accounts[SENDERS].key, s_lrep_load, NULL);
+    static uint8_t sk[SENDERS + 1][64];
+    //  The senders, then the sink.
+    const bly_ledger_genesis_t *g = s_genesis(0, 0, SENDERS + 1, 0x77, sk);
+    bly_ledger_t *l = bly_ledger_new(g);
+    bly_cons_ledger_t *pool = bly_cons_ledger_new(l, g->accounts[SENDERS].key, s_lrep_load, NULL);
     ck_assert_ptr_nonnull(pool);
     ck_assert_int_eq(bly_cons_ledger_set_pool_max(pool, POOL), 0);
     bly_cons_app_t app = bly_cons_ledger_app(pool);
@@ -1240,7 +1220,7 @@ START_TEST(test_ledger_mempool_random)
         for (int n = 0; n < NONCES; n++)
             for (int v = 0; v < 2; v++) {
                 ck_assert_int_eq(bly_ledger_make_transfer(sk[i], "ledger-chain", (uint64_t) n + 1,
-                                                          1, g.accounts[SENDERS].key,
+                                                          1, g->accounts[SENDERS].key,
                                                           (uint64_t) v + 1, &txs[i][n][v],
                                                           &sizes[i][n][v]), 0);
                 bly_ledger_tx_hash(txs[i][n][v], sizes[i][n][v], ids[i][n][v]);
@@ -1255,7 +1235,7 @@ START_TEST(test_ledger_mempool_random)
         uint32_t r = (uint32_t) (rng >> 33);
         int i = (int) (r % SENDERS), v = (int) ((r >> 8) & 1);
         bly_ledger_account_t acc;
-        ck_assert_int_eq(bly_ledger_account(l, g.accounts[i].key, &acc), 0);
+        ck_assert_int_eq(bly_ledger_account(l, g->accounts[i].key, &acc), 0);
         int n = (int) acc.nonce + (int) ((r >> 9) % 6) - 1;   //  A used one now and then.
         if (r % 10 < 8 && n >= 0 && n < NONCES) {
             (void) !bly_cons_ledger_submit(pool, txs[i][n][v], sizes[i][n][v], err, sizeof(err));
@@ -1270,7 +1250,7 @@ START_TEST(test_ledger_mempool_random)
         //  The pool's ids: distinct, all findable, none with a used nonce, senders capped.
         uint32_t found = 0;
         for (int a = 0; a < SENDERS; a++) {
-            ck_assert_int_eq(bly_ledger_account(l, g.accounts[a].key, &acc), 0);
+            ck_assert_int_eq(bly_ledger_account(l, g->accounts[a].key, &acc), 0);
             uint32_t mine = 0;
             for (int b = 0; b < NONCES; b++)
                 for (int c = 0; c < 2; c++)
